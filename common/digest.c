@@ -116,6 +116,13 @@ void digest_ctx_final(digest_ctx_t *self, char out[DIGEST_STR_MAX])
     digest_hex(raw, n, out + alg_len + 1);
 }
 
+int digest_ctx_copy(digest_ctx_t *dst, const digest_ctx_t *src)
+{
+    if (dst->md != src->md || EVP_MD_CTX_copy_ex(dst->md_ctx, src->md_ctx) != 1)
+        return FERRY_ENOMEM;
+    return 0;
+}
+
 void digest_ctx_reset(digest_ctx_t *self)
 {
     EVP_DigestInit_ex(self->md_ctx, self->md, NULL);

@@ -26,6 +26,8 @@ void digest_ctx_update(digest_ctx_t *self, const void *data, size_t len);
 /* Writes "alg:hex" into out (DIGEST_STR_MAX bytes). The context can not be
  * updated afterwards. */
 void digest_ctx_final(digest_ctx_t *self, char out[DIGEST_STR_MAX]);
+/* Copies the state of src into dst (same algorithm); 0 or FERRY_ENOMEM. */
+int digest_ctx_copy(digest_ctx_t *dst, const digest_ctx_t *src);
 /* Restarts the hash from zero. */
 void digest_ctx_reset(digest_ctx_t *self);
 
