@@ -64,8 +64,11 @@ static void test_pagination(void)
     if (!r)
         return;
     const char *repos[] = {"a/one", "b/two/deep", "c"};
-    for (int i = 0; i < 3; i++)
-        CHECK(fx_push_image(r, repos[i], "v1", "--layers 1 --layer-size 100") != NULL);
+    for (int i = 0; i < 3; i++) {
+        json_t *img = fx_push_image(r, repos[i], "v1", "--layers 1 --layer-size 100");
+        CHECK(img != NULL);
+        json_decref(img);
+    }
     for (int t = 2; t <= 5; t++) {
         char tag[8];
         snprintf(tag, sizeof tag, "v%d", t);
