@@ -66,6 +66,7 @@ struct agent {
     size_t n_pending, cap_pending;
     reg_entry_t *regs;          /* registry clients by endpoint */
     size_t n_regs;
+    bool local;                 /* in-process (inproc://): quieter logs */
     bool draining;              /* stop requested */
     int64_t drain_deadline_ms;
 };
@@ -460,7 +461,8 @@ static void agent_on_message(agent_t *a, proto_msg_t **msg_p)
         a->state = A_READY;
         a->heartbeat_ms = (int)msg->welcome.heartbeat_ms;
         a->backoff_ms = AGENT_BACKOFF_MIN_MS;
-        log_info("connected to %s (session %s)", a->endpoint, msg->welcome.session);
+        log_msg(a->local ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "connected to %s (session %s)",
+                a->endpoint, msg->welcome.session);
         agent_flush_pending(a);
         if (a->draining)
             agent_send_simple(a, PROTO_CREDIT);
@@ -538,8 +540,9 @@ int agent_run(agent_t *a)
         if (a->stop && *a->stop && !a->draining) {
             a->draining = true;
             a->drain_deadline_ms = now + a->grace_ms;
-            log_info("stopping: finishing %zu running task(s) within %d s", a->n_tasks,
-                     a->grace_ms / 1000);
+            log_msg(a->local ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+                    "stopping: finishing %zu running task(s) within %d s", a->n_tasks,
+                    a->grace_ms / 1000);
             agent_send_simple(a, PROTO_CREDIT);
         }
         if (a->draining) {
@@ -600,6 +603,7 @@ agent_t *agent_new(void *zmq_ctx, const agent_opts_t *opts, ferry_err_t *err)
         goto oom;
     a->ctx = zmq_ctx;
     a->endpoint = strdup(opts->endpoint);
+    a->local = strncmp(opts->endpoint, "inproc://", 9) == 0;
     a->jobs = opts->jobs ? opts->jobs : 8;
     a->grace_ms = opts->grace_ms > 0 ? opts->grace_ms : 30000;
     a->xfer = opts->xfer;

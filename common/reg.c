@@ -723,6 +723,8 @@ static int op_complete(reg_op_t *op, http_req_t *req)
         if (status == 200 || status == 206) {
             const char *cl = http_req_header_get(req, "Content-Length");
             op->size = cl ? strtoll(cl, NULL, 10) : -1;
+            if (!op->sink) /* small blobs read into memory (configs) */
+                op->resp_body = http_req_body_steal(req, &op->resp_body_len);
             return 0;
         }
         break;

@@ -71,7 +71,9 @@ reg_op_t *reg_referrers(reg_t *reg, const char *repo, const char *digest, reg_do
 /* HEAD of a blob: reg_op_exists() and reg_op_size(); absent is not an error. */
 reg_op_t *reg_blob_head(reg_t *reg, const char *repo, const char *digest, reg_done_fn done, void *ud);
 /* GET of a blob from byte offset (Range when > 0), streamed to sink;
- * redirects are followed without credentials. reg_op_status() tells 200 or 206. */
+ * redirects are followed without credentials. reg_op_status() tells 200 or 206.
+ * With sink NULL the blob is read into memory (at most 1 MiB: configs) and
+ * reg_op_body() holds it. */
 reg_op_t *reg_blob_get(reg_t *reg, const char *repo, const char *digest, int64_t offset,
                        http_sink_fn sink, void *sink_ud, reg_done_fn done, void *ud);
 

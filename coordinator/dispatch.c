@@ -1,0 +1,436 @@
+/* dispatch — ROUTER socket, agents table, credit, leases and liveness. */
+#include "coordinator/dispatch.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/http.h"
+#include "common/log.h"
+
+typedef struct agent_entry {
+    void *rid;             /* routing id */
+    size_t rid_len;
+    char agent_id[65];     /* its name */
+    bool ready;            /* WELCOMEd and alive */
+    uint32_t capacity;     /* last HELLO or CREDIT */
+    uint64_t *leases;      /* task ids outstanding on it */
+    size_t n_leases, cap_leases;
+    int64_t last_recv_ms;  /* liveness */
+    int64_t last_send_ms;  /* heartbeats */
+} agent_entry_t;
+
+struct dispatch {
+    void *sock;             /* ROUTER */
+    proto_zap_t *zap;       /* CURVE allowlist handler */
+    dispatch_cb_t cb;       /* the caller */
+    int heartbeat_ms;
+    char session[32];
+    agent_entry_t *agents;  /* known peers (ready or not) */
+    size_t n_agents, cap_agents;
+};
+
+static int64_t now_ms(void)
+{
+    return http_now_ms();
+}
+
+static agent_entry_t *agent_find(dispatch_t *d, const void *rid, size_t len)
+{
+    for (size_t i = 0; i < d->n_agents; i++)
+        if (d->agents[i].rid_len == len && memcmp(d->agents[i].rid, rid, len) == 0)
+            return &d->agents[i];
+    return NULL;
+}
+
+static void agent_send(dispatch_t *d, agent_entry_t *a, const proto_msg_t *msg)
+{
+    ferry_err_t err;
+    if (proto_send(d->sock, a->rid, a->rid_len, msg, &err) == 0)
+        a->last_send_ms = now_ms();
+    else
+        log_debug("sending %s to %s: %s", proto_command_name(msg->command), a->agent_id, err.message);
+}
+
+static void send_disconnect(dispatch_t *d, const void *rid, size_t len, const char *reason)
+{
+    proto_msg_t *m = proto_disconnect_new(reason);
+    ferry_err_t err;
+    if (m)
+        proto_send(d->sock, rid, len, m, &err);
+    proto_msg_destroy(&m);
+}
+
+static bool lease_remove(agent_entry_t *a, uint64_t task_id)
+{
+    for (size_t i = 0; i < a->n_leases; i++) {
+        if (a->leases[i] == task_id) {
+            a->leases[i] = a->leases[--a->n_leases];
+            return true;
+        }
+    }
+    return false;
+}
+
+static int lease_add(agent_entry_t *a, uint64_t task_id)
+{
+    if (a->n_leases == a->cap_leases) {
+        size_t cap = a->cap_leases ? a->cap_leases * 2 : 16;
+        uint64_t *l = realloc(a->leases, cap * sizeof *l);
+        if (!l)
+            return FERRY_ENOMEM;
+        a->leases = l;
+        a->cap_leases = cap;
+    }
+    a->leases[a->n_leases++] = task_id;
+    return 0;
+}
+
+/* The agent is gone: its leases go back to the caller. */
+static void agent_gone(dispatch_t *d, agent_entry_t *a, const char *why)
+{
+    if (a->ready) {
+        if (a->n_leases || strcmp(why, "shutting down") != 0)
+            log_warn("agent %s lost (%s); %zu task(s) requeued", a->agent_id, why, a->n_leases);
+        else
+            log_debug("agent %s left", a->agent_id);
+        if (d->cb.on_agent)
+            d->cb.on_agent(d->cb.ud, a->agent_id, false);
+    }
+    a->ready = false;
+    size_t n = a->n_leases;
+    uint64_t *leases = a->leases;
+    a->leases = NULL;
+    a->n_leases = a->cap_leases = 0;
+    for (size_t i = 0; i < n; i++)
+        d->cb.on_lost(d->cb.ud, leases[i], a->agent_id);
+    free(leases);
+}
+
+static void agent_forget(dispatch_t *d, agent_entry_t *a)
+{
+    free(a->rid);
+    free(a->leases);
+    *a = d->agents[--d->n_agents];
+}
+
+static agent_entry_t *agent_add(dispatch_t *d, const void *rid, size_t len)
+{
+    if (d->n_agents == d->cap_agents) {
+        size_t cap = d->cap_agents ? d->cap_agents * 2 : 8;
+        agent_entry_t *a = realloc(d->agents, cap * sizeof *a);
+        if (!a)
+            return NULL;
+        d->agents = a;
+        d->cap_agents = cap;
+    }
+    agent_entry_t *a = &d->agents[d->n_agents];
+    memset(a, 0, sizeof *a);
+    a->rid = malloc(len);
+    if (!a->rid)
+        return NULL;
+    memcpy(a->rid, rid, len);
+    a->rid_len = len;
+    d->n_agents++;
+    return a;
+}
+
+static void on_hello(dispatch_t *d, const void *rid, size_t rid_len, const proto_hello_t *h)
+{
+    agent_entry_t *a = agent_find(d, rid, rid_len);
+    if (!a)
+        a = agent_add(d, rid, rid_len);
+    if (!a)
+        return;
+    /* An earlier connection of the same agent: its leases that the agent
+     * still runs move to this connection; the others are requeued. */
+    uint64_t *kept = NULL;
+    size_t n_kept = 0;
+    for (size_t i = 0; i < d->n_agents; i++) {
+        agent_entry_t *old = &d->agents[i];
+        if (old == a || strcmp(old->agent_id, h->agent_id) != 0)
+            continue;
+        for (size_t j = 0; j < old->n_leases;) {
+            bool listed = false;
+            for (size_t k = 0; k < h->active_count; k++)
+                listed |= h->active[k] == old->leases[j];
+            if (listed) {
+                uint64_t *nk = realloc(kept, (n_kept + 1) * sizeof *nk);
+                if (nk) {
+                    kept = nk;
+                    kept[n_kept++] = old->leases[j];
+                    old->leases[j] = old->leases[--old->n_leases];
+                    continue;
+                }
+            }
+            j++;
+        }
+        agent_gone(d, old, "reconnected");
+        size_t idx = (size_t)(a - d->agents);
+        agent_forget(d, old);
+        a = &d->agents[idx < d->n_agents ? idx : d->n_agents - 1];
+        if (a->rid_len != rid_len || memcmp(a->rid, rid, rid_len) != 0)
+            a = agent_find(d, rid, rid_len);
+        i = (size_t)-1; /* rescan: the table changed */
+        if (!a)
+            break;
+    }
+    if (!a) {
+        free(kept);
+        return;
+    }
+    if (a->ready) /* a second HELLO from a ready peer restarts it */
+        agent_gone(d, a, "said HELLO again");
+    snprintf(a->agent_id, sizeof a->agent_id, "%s", h->agent_id);
+    a->capacity = h->capacity;
+    a->ready = true;
+    a->last_recv_ms = now_ms();
+    for (size_t i = 0; i < n_kept; i++)
+        lease_add(a, kept[i]);
+    free(kept);
+    proto_msg_t *w = proto_msg_new(PROTO_WELCOME);
+    if (w) {
+        w->welcome.heartbeat_ms = (uint32_t)d->heartbeat_ms;
+        proto_str_set(&w->welcome.session, d->session);
+        proto_str_set(&w->welcome.version, FERRY_VERSION);
+        agent_send(d, a, w);
+        proto_msg_destroy(&w);
+    }
+    /* Tasks it runs that we do not know: ask it to drop them. */
+    for (size_t k = 0; k < h->active_count; k++) {
+        bool known = false;
+        for (size_t i = 0; i < a->n_leases; i++)
+            known |= a->leases[i] == h->active[k];
+        if (!known) {
+            proto_msg_t *c = proto_msg_new(PROTO_CANCEL);
+            if (c) {
+                c->cancel.task_id = h->active[k];
+                agent_send(d, a, c);
+                proto_msg_destroy(&c);
+            }
+        }
+    }
+    log_msg(strncmp(a->agent_id, "local-", 6) == 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+            "agent %s joined (capacity %u)", a->agent_id, a->capacity);
+    if (d->cb.on_agent)
+        d->cb.on_agent(d->cb.ud, a->agent_id, true);
+}
+
+static void on_message(dispatch_t *d, const void *rid, size_t rid_len, proto_msg_t *msg)
+{
+    if (msg->command == PROTO_HELLO) {
+        on_hello(d, rid, rid_len, &msg->hello);
+        return;
+    }
+    agent_entry_t *a = agent_find(d, rid, rid_len);
+    if (!a || !a->ready) {
+        if (msg->command != PROTO_DISCONNECT)
+            send_disconnect(d, rid, rid_len, "expected HELLO");
+        return;
+    }
+    a->last_recv_ms = now_ms();
+    switch (msg->command) {
+    case PROTO_RESULT:
+        if (lease_remove(a, msg->result.task_id))
+            d->cb.on_result(d->cb.ud, a->agent_id, &msg->result);
+        return;
+    case PROTO_PROGRESS:
+        for (size_t i = 0; i < a->n_leases; i++)
+            if (a->leases[i] == msg->progress.task_id && d->cb.on_progress)
+                d->cb.on_progress(d->cb.ud, &msg->progress);
+        return;
+    case PROTO_CREDIT:
+        a->capacity = msg->credit.capacity;
+        return;
+    case PROTO_HEARTBEAT:
+        return;
+    case PROTO_DISCONNECT:
+        agent_gone(d, a, msg->disconnect.reason && *msg->disconnect.reason ? msg->disconnect.reason
+                                                                          : "disconnected");
+        agent_forget(d, a);
+        return;
+    default:
+        send_disconnect(d, rid, rid_len, "unexpected command");
+    }
+}
+
+void dispatch_poll(dispatch_t *d, int timeout_ms)
+{
+    zmq_pollitem_t item = {d->sock, 0, ZMQ_POLLIN, 0};
+    zmq_poll(&item, 1, timeout_ms);
+    for (int n = 0; n < 1000; n++) {
+        proto_msg_t *msg = NULL;
+        void *rid = NULL;
+        size_t rid_len = 0;
+        ferry_err_t err;
+        int rc = proto_recv(d->sock, true, &msg, &rid, &rid_len, &err);
+        if (rc == FERRY_ERETRY) {
+            free(rid);
+            break;
+        }
+        if (rc < 0) {
+            log_warn("dropping an invalid message: %s", err.message);
+            if (rid) {
+                agent_entry_t *a = agent_find(d, rid, rid_len);
+                if (a)
+                    a->last_recv_ms = now_ms();
+                send_disconnect(d, rid, rid_len, err.message);
+            }
+            free(rid);
+            continue;
+        }
+        on_message(d, rid, rid_len, msg);
+        proto_msg_destroy(&msg);
+        free(rid);
+    }
+    int64_t now = now_ms();
+    for (size_t i = 0; i < d->n_agents;) {
+        agent_entry_t *a = &d->agents[i];
+        if (a->ready && now - a->last_recv_ms > 3 * (int64_t)d->heartbeat_ms) {
+            agent_gone(d, a, "silent for 3 heartbeat intervals");
+            agent_forget(d, a);
+            continue;
+        }
+        if (a->ready && now - a->last_send_ms >= d->heartbeat_ms) {
+            proto_msg_t *hb = proto_msg_new(PROTO_HEARTBEAT);
+            if (hb)
+                agent_send(d, a, hb);
+            proto_msg_destroy(&hb);
+        }
+        i++;
+    }
+}
+
+int dispatch_free_slots(const dispatch_t *d)
+{
+    int free_slots = 0;
+    for (size_t i = 0; i < d->n_agents; i++)
+        if (d->agents[i].ready && d->agents[i].capacity > d->agents[i].n_leases)
+            free_slots += (int)(d->agents[i].capacity - d->agents[i].n_leases);
+    return free_slots;
+}
+
+int dispatch_agents(const dispatch_t *d)
+{
+    int n = 0;
+    for (size_t i = 0; i < d->n_agents; i++)
+        n += d->agents[i].ready;
+    return n;
+}
+
+int dispatch_leased(const dispatch_t *d)
+{
+    int n = 0;
+    for (size_t i = 0; i < d->n_agents; i++)
+        n += (int)d->agents[i].n_leases;
+    return n;
+}
+
+int dispatch_send(dispatch_t *d, uint64_t task_id, ferry_err_t *err)
+{
+    agent_entry_t *best = NULL;
+    for (size_t i = 0; i < d->n_agents; i++) {
+        agent_entry_t *a = &d->agents[i];
+        if (!a->ready || a->capacity <= a->n_leases)
+            continue;
+        if (!best || a->capacity - a->n_leases > best->capacity - best->n_leases)
+            best = a;
+    }
+    if (!best)
+        return ferry_err_set(err, FERRY_ERETRY, "no agent has a free slot");
+    proto_msg_t *m = proto_msg_new(PROTO_TASK);
+    if (!m)
+        return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+    int rc = d->cb.fill_task(d->cb.ud, task_id, &m->task);
+    if (rc == 0)
+        rc = lease_add(best, task_id);
+    if (rc == 0) {
+        rc = proto_send(d->sock, best->rid, best->rid_len, m, err);
+        if (rc == 0)
+            best->last_send_ms = now_ms();
+        else
+            lease_remove(best, task_id);
+    } else {
+        ferry_err_set(err, rc, "cannot prepare task %llu", (unsigned long long)task_id);
+    }
+    proto_msg_destroy(&m);
+    return rc;
+}
+
+void dispatch_cancel(dispatch_t *d, uint64_t task_id)
+{
+    for (size_t i = 0; i < d->n_agents; i++) {
+        agent_entry_t *a = &d->agents[i];
+        for (size_t j = 0; j < a->n_leases; j++) {
+            if (a->leases[j] != task_id)
+                continue;
+            proto_msg_t *c = proto_msg_new(PROTO_CANCEL);
+            if (c) {
+                c->cancel.task_id = task_id;
+                agent_send(d, a, c);
+                proto_msg_destroy(&c);
+            }
+            return;
+        }
+    }
+}
+
+dispatch_t *dispatch_new(void *zmq_ctx, const dispatch_opts_t *opts, const dispatch_cb_t *cb,
+                         ferry_err_t *err)
+{
+    dispatch_t *d = calloc(1, sizeof *d);
+    if (!d) {
+        ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+        return NULL;
+    }
+    d->cb = *cb;
+    d->heartbeat_ms = opts->heartbeat_ms > 0 ? opts->heartbeat_ms : 1000;
+    snprintf(d->session, sizeof d->session, "s%llx", (unsigned long long)now_ms());
+    if (opts->server_public) {
+        d->zap = proto_zap_new(zmq_ctx, opts->allowlist, err);
+        if (!d->zap)
+            goto fail;
+    }
+    d->sock = zmq_socket(zmq_ctx, ZMQ_ROUTER);
+    if (!d->sock) {
+        ferry_err_set(err, FERRY_EIO, "cannot create a ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    int one = 1, linger = 0;
+    zmq_setsockopt(d->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(d->sock, ZMQ_LINGER, &linger, sizeof linger);
+    proto_socket_limits(d->sock, NULL);
+    if (opts->server_public) {
+        zmq_setsockopt(d->sock, ZMQ_CURVE_SERVER, &one, sizeof one);
+        zmq_setsockopt(d->sock, ZMQ_CURVE_SECRETKEY, opts->server_secret, 40);
+        zmq_setsockopt(d->sock, ZMQ_ZAP_DOMAIN, PROTO_ZAP_DOMAIN, strlen(PROTO_ZAP_DOMAIN));
+    }
+    if (zmq_bind(d->sock, opts->endpoint) != 0) {
+        ferry_err_set(err, FERRY_EINVAL, "cannot listen on %s: %s", opts->endpoint,
+                      zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    return d;
+fail:
+    dispatch_destroy(&d);
+    return NULL;
+}
+
+void dispatch_destroy(dispatch_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    dispatch_t *d = *self_p;
+    for (size_t i = 0; i < d->n_agents; i++) {
+        if (d->agents[i].ready)
+            send_disconnect(d, d->agents[i].rid, d->agents[i].rid_len, "migration finished");
+        free(d->agents[i].rid);
+        free(d->agents[i].leases);
+    }
+    free(d->agents);
+    if (d->sock)
+        zmq_close(d->sock);
+    proto_zap_destroy(&d->zap);
+    free(d);
+    *self_p = NULL;
+}

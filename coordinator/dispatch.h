@@ -1,0 +1,60 @@
+/* dispatch — the coordinator's side of the protocol: a ROUTER socket, the
+ * table of agents, credit-based flow control, task leases and liveness.
+ *
+ * The caller owns the tasks; dispatch only knows their ids. It asks the
+ * caller to fill a TASK when it sends one, and hands back RESULTs, PROGRESS
+ * and the ids of tasks whose agent was lost. */
+#ifndef FERRY_DISPATCH_H
+#define FERRY_DISPATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "proto/proto.h"
+
+typedef struct dispatch dispatch_t;
+
+typedef struct dispatch_cb {
+    /* Fills out (a zeroed TASK body) for task_id; 0 or a FERRY_E* code. */
+    int (*fill_task)(void *ud, uint64_t task_id, proto_task_t *out);
+    /* A RESULT for a task leased to that agent. */
+    void (*on_result)(void *ud, const char *agent_id, const proto_result_t *result);
+    /* A PROGRESS for a task leased to that agent. */
+    void (*on_progress)(void *ud, const proto_progress_t *progress);
+    /* The task's agent was lost or did not list it on reconnect: run it again. */
+    void (*on_lost)(void *ud, uint64_t task_id, const char *agent_id);
+    /* An agent joined (ready) or left. */
+    void (*on_agent)(void *ud, const char *agent_id, bool joined);
+    void *ud;
+} dispatch_cb_t;
+
+typedef struct dispatch_opts {
+    const char *endpoint;      /* ROUTER bind endpoint */
+    int heartbeat_ms;          /* liveness interval (0 = 1000) */
+    const char *server_public; /* CURVE server key pair (Z85), NULL = plain */
+    const char *server_secret;
+    const char *allowlist;     /* file of admitted agent public keys (with CURVE) */
+} dispatch_opts_t;
+
+/* Binds the socket (and the ZAP allowlist handler with CURVE). */
+dispatch_t *dispatch_new(void *zmq_ctx, const dispatch_opts_t *opts, const dispatch_cb_t *cb,
+                         ferry_err_t *err);
+/* Says DISCONNECT to every agent and closes. */
+void dispatch_destroy(dispatch_t **self_p);
+/* Waits up to timeout_ms for messages, handles them, expires silent agents
+ * and sends heartbeats. */
+void dispatch_poll(dispatch_t *d, int timeout_ms);
+/* Free task slots over all ready agents. */
+int dispatch_free_slots(const dispatch_t *d);
+/* Ready agents. */
+int dispatch_agents(const dispatch_t *d);
+/* Leases task_id to the ready agent with the most free credit and sends it.
+ * FERRY_ERETRY when no agent has a free slot. */
+int dispatch_send(dispatch_t *d, uint64_t task_id, ferry_err_t *err);
+/* Asks the agent that holds task_id to abandon it. */
+void dispatch_cancel(dispatch_t *d, uint64_t task_id);
+/* Tasks leased and not yet reported. */
+int dispatch_leased(const dispatch_t *d);
+
+#endif

@@ -1,0 +1,1339 @@
+/* mig — a migration: discovery, inspection, planning, dispatch, report. */
+#include "coordinator/mig.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "agent/agent.h"
+#include "common/buf.h"
+#include "common/digest.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/manifest.h"
+#include "common/reg.h"
+#include "common/strmap.h"
+#include "coordinator/dispatch.h"
+#include "coordinator/journal.h"
+#include "coordinator/plan.h"
+#include "coordinator/progress.h"
+#include "coordinator/report.h"
+#include "proto/proto.h"
+
+#define MIG_INFLIGHT 32     /* registry API operations at once while inspecting */
+#define MIG_MAX_DEPTH 4     /* nesting of indexes */
+#define MIG_CA_MAX (1024 * 1024)
+
+enum image_status { IMG_PENDING = 0, IMG_MIGRATED, IMG_SKIPPED, IMG_FAILED };
+enum fail_kind { FAIL_TRANSFER = 0, FAIL_MANIFEST };
+
+typedef struct mig_ep {
+    char *host, *ca_file, *ca_pem, *username, *password;
+    bool plain_http, tls_insecure;
+    double qps;
+    reg_t *reg;             /* the coordinator's client */
+} mig_ep_t;
+
+typedef struct mig_repo {
+    int src_ep, dst_ep;
+    char *src_repo, *dst_repo;
+    char *ref;              /* one image, or NULL */
+    char **tags;            /* chosen tags (given, or listed and filtered) */
+    size_t n_tags;
+    bool tags_given;        /* tags came from the caller */
+    reg_op_t *op;           /* tag listing */
+} mig_repo_t;
+
+typedef struct mig_image {
+    uint16_t src_ep, dst_ep;
+    const char *src_repo, *dst_repo; /* interned */
+    const char *ref;        /* tag or digest asked for, interned */
+    const char *digest;     /* source manifest digest, interned */
+    uint8_t status;         /* enum image_status */
+    uint8_t fail_kind;      /* enum fail_kind */
+    bool skip_note;         /* skipped because of --no-overwrite */
+    char *error;
+    plan_task_t *root;      /* the task whose success migrates it */
+} mig_image_t;
+
+/* One manifest to fetch while inspecting. */
+typedef struct fetch {
+    mig_t *m;
+    size_t image;           /* index in m->images */
+    const char *ref;        /* what to fetch (tag or digest) */
+    plan_task_t *parent;    /* index task waiting for this child, or NULL for a root */
+    const char *tag;        /* push under this tag (roots by tag) */
+    int depth;
+    int step;               /* 0 HEAD src, 1 HEAD dst, 2 GET, 3 referrers, 4 fallback tag */
+    reg_op_t *op;
+    struct fetch *next;     /* queue link */
+} fetch_t;
+
+struct mig {
+    mig_opts_t opts;
+    tagfilter_t *filter;
+    http_loop_t *loop;
+    mig_ep_t *eps;
+    size_t n_eps;
+    mig_repo_t *repos;
+    size_t n_repos, cap_repos;
+    mig_image_t *images;
+    size_t n_images, cap_images;
+    strmap_t *selected;     /* "repo index|ref" of images already added */
+    plan_t *plan;
+    report_t *report;
+    journal_t *journal;
+    fetch_t *queue, *queue_tail; /* fetches not started */
+    int inflight;           /* running operations */
+    /* catalog discovery */
+    struct catalog_req { int src_ep, dst_ep; char *src_prefix, *dst_prefix; } *catalogs;
+    size_t n_catalogs;
+    /* run state */
+    progress_t *progress;
+    uint64_t blobs_copied, blobs_mounted, blobs_skipped, bytes_moved;
+    uint64_t *running_bytes; /* per task id: bytes done so far (progress) */
+    double started;
+    int repos_failed;
+};
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* ------------------------------------------------------------ set-up */
+
+mig_t *mig_new(const mig_opts_t *opts, ferry_err_t *err)
+{
+    mig_t *m = calloc(1, sizeof *m);
+    if (!m)
+        goto oom;
+    m->opts = *opts;
+    if (m->opts.jobs <= 0)
+        m->opts.jobs = 8;
+    if (m->opts.retries < 0)
+        m->opts.retries = 3;
+    if (m->opts.heartbeat_ms <= 0)
+        m->opts.heartbeat_ms = 1000;
+    m->filter = tagfilter_new(opts->include, opts->exclude, err);
+    if (!m->filter) {
+        mig_destroy(&m);
+        return NULL;
+    }
+    m->loop = http_loop_new();
+    m->selected = strmap_new();
+    m->plan = plan_new();
+    m->report = report_new();
+    if (!m->loop || !m->selected || !m->plan || !m->report)
+        goto oom;
+    return m;
+oom:
+    ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+    mig_destroy(&m);
+    return NULL;
+}
+
+void mig_destroy(mig_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    mig_t *m = *self_p;
+    while (m->queue) {
+        fetch_t *f = m->queue;
+        m->queue = f->next;
+        free(f);
+    }
+    for (size_t i = 0; i < m->n_repos; i++) {
+        mig_repo_t *r = &m->repos[i];
+        reg_op_destroy(&r->op);
+        free(r->src_repo);
+        free(r->dst_repo);
+        free(r->ref);
+        for (size_t j = 0; j < r->n_tags; j++)
+            free(r->tags[j]);
+        free(r->tags);
+    }
+    free(m->repos);
+    for (size_t i = 0; i < m->n_images; i++)
+        free(m->images[i].error);
+    free(m->images);
+    for (size_t i = 0; i < m->n_catalogs; i++) {
+        free(m->catalogs[i].src_prefix);
+        free(m->catalogs[i].dst_prefix);
+    }
+    free(m->catalogs);
+    for (size_t i = 0; i < m->n_eps; i++) {
+        mig_ep_t *e = &m->eps[i];
+        reg_destroy(&e->reg);
+        free(e->host);
+        free(e->ca_file);
+        free(e->ca_pem);
+        free(e->username);
+        if (e->password) {
+            memset(e->password, 0, strlen(e->password));
+            free(e->password);
+        }
+    }
+    free(m->eps);
+    free(m->running_bytes);
+    tagfilter_destroy(&m->filter);
+    strmap_destroy(&m->selected, NULL);
+    plan_destroy(&m->plan);
+    report_destroy(&m->report);
+    journal_close(&m->journal);
+    progress_destroy(&m->progress);
+    http_loop_destroy(&m->loop);
+    free(m);
+    *self_p = NULL;
+}
+
+static char *read_small_file(const char *path, size_t max, ferry_err_t *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        ferry_err_set(err, FERRY_EIO, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    fbuf_t b;
+    fbuf_init(&b, max);
+    char chunk[8192];
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = fbuf_append(&b, chunk, n);
+    fclose(f);
+    if (rc < 0) {
+        fbuf_free(&b);
+        ferry_err_set(err, rc, "%s is larger than %zu bytes", path, max);
+        return NULL;
+    }
+    return fbuf_steal(&b);
+}
+
+int mig_endpoint(mig_t *m, const mig_endpoint_opts_t *o, ferry_err_t *err)
+{
+    for (size_t i = 0; i < m->n_eps; i++)
+        if (strcmp(m->eps[i].host, o->host) == 0)
+            return (int)i;
+    if (m->n_eps >= 65535)
+        return ferry_err_set(err, FERRY_ETOOBIG, "too many registries");
+    mig_ep_t *eps = realloc(m->eps, (m->n_eps + 1) * sizeof *eps);
+    if (!eps)
+        return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+    m->eps = eps;
+    mig_ep_t *e = &m->eps[m->n_eps];
+    memset(e, 0, sizeof *e);
+    e->host = strdup(o->host);
+    e->plain_http = o->plain_http;
+    e->tls_insecure = o->tls_insecure;
+    e->qps = o->qps;
+    e->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
+    e->username = o->username ? strdup(o->username) : NULL;
+    e->password = o->password ? strdup(o->password) : NULL;
+    m->n_eps++;
+    if (o->ca_file) {
+        /* Agents get the CA as text: they may run on other machines. */
+        e->ca_pem = read_small_file(o->ca_file, MIG_CA_MAX, err);
+        if (!e->ca_pem)
+            return err ? err->code : FERRY_EIO;
+    }
+    reg_opts_t ro = {0};
+    ro.host = e->host;
+    ro.plain_http = e->plain_http;
+    ro.tls_insecure = e->tls_insecure;
+    ro.ca_file = e->ca_file;
+    ro.username = e->username;
+    ro.password = e->password;
+    ro.qps = e->qps;
+    e->reg = reg_new(m->loop, &ro, err);
+    if (!e->host || !e->reg)
+        return err && err->code ? err->code : FERRY_ENOMEM;
+    return (int)(m->n_eps - 1);
+}
+
+static mig_repo_t *repo_new(mig_t *m, int src_ep, const char *src_repo, int dst_ep,
+                            const char *dst_repo)
+{
+    if (m->n_repos == m->cap_repos) {
+        size_t cap = m->cap_repos ? m->cap_repos * 2 : 64;
+        mig_repo_t *r = realloc(m->repos, cap * sizeof *r);
+        if (!r)
+            return NULL;
+        m->repos = r;
+        m->cap_repos = cap;
+    }
+    mig_repo_t *r = &m->repos[m->n_repos];
+    memset(r, 0, sizeof *r);
+    r->src_ep = src_ep;
+    r->dst_ep = dst_ep;
+    r->src_repo = strdup(src_repo);
+    r->dst_repo = strdup(dst_repo);
+    if (!r->src_repo || !r->dst_repo) {
+        free(r->src_repo);
+        free(r->dst_repo);
+        return NULL;
+    }
+    m->n_repos++;
+    return r;
+}
+
+int mig_add_repo(mig_t *m, int src_ep, const char *src_repo, int dst_ep, const char *dst_repo,
+                 const char *ref, ferry_err_t *err)
+{
+    mig_repo_t *r = repo_new(m, src_ep, src_repo, dst_ep, dst_repo);
+    if (!r || (ref && !(r->ref = strdup(ref))))
+        return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+    return 0;
+}
+
+int mig_add_repo_tags(mig_t *m, int src_ep, const char *src_repo, int dst_ep,
+                      const char *dst_repo, char *const *tags, size_t n_tags, ferry_err_t *err)
+{
+    mig_repo_t *r = repo_new(m, src_ep, src_repo, dst_ep, dst_repo);
+    if (!r)
+        return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+    r->tags_given = true;
+    r->tags = calloc(n_tags ? n_tags : 1, sizeof *r->tags);
+    if (!r->tags)
+        return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n_tags; i++) {
+        r->tags[i] = strdup(tags[i]);
+        if (!r->tags[i])
+            return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+        r->n_tags++;
+    }
+    return 0;
+}
+
+int mig_add_catalog(mig_t *m, int src_ep, const char *src_prefix, int dst_ep,
+                    const char *dst_prefix)
+{
+    struct catalog_req *c = realloc(m->catalogs, (m->n_catalogs + 1) * sizeof *c);
+    if (!c)
+        return FERRY_ENOMEM;
+    m->catalogs = c;
+    c[m->n_catalogs].src_ep = src_ep;
+    c[m->n_catalogs].dst_ep = dst_ep;
+    c[m->n_catalogs].src_prefix = strdup(src_prefix);
+    c[m->n_catalogs].dst_prefix = strdup(dst_prefix);
+    m->n_catalogs++;
+    return 0;
+}
+
+int mig_add_failure(mig_t *m, const char *kind, const char *source, const char *target,
+                    const char *error)
+{
+    return report_add(m->report, kind, source, target, NULL, REPORT_FAILED, error);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static void src_ref_text(const mig_t *m, int ep, const char *repo, const char *ref, char *out,
+                         size_t size)
+{
+    snprintf(out, size, "%s/%s%s%s", m->eps[ep].host, repo, ref ? (strchr(ref, ':') ? "@" : ":") : "",
+             ref ? ref : "");
+}
+
+/* ------------------------------------------------------------ discovery */
+
+static void discover_catalogs(mig_t *m)
+{
+    for (size_t c = 0; c < m->n_catalogs; c++) {
+        struct catalog_req *req = &m->catalogs[c];
+        mig_ep_t *src = &m->eps[req->src_ep];
+        reg_op_t *op = reg_catalog(src->reg, 1000, NULL, NULL);
+        if (!op || reg_op_wait(op) < 0) {
+            const char *why = op ? reg_op_error(op)->message : "out of memory";
+            log_error("cannot list the repositories of %s: %s", src->host, why);
+            char source[512];
+            snprintf(source, sizeof source, "%s/%s", src->host, req->src_prefix);
+            report_add(m->report, "repository", source, m->eps[req->dst_ep].host, NULL,
+                       REPORT_FAILED, why);
+            m->repos_failed++;
+            reg_op_destroy(&op);
+            continue;
+        }
+        size_t n = 0;
+        char *const *names = reg_op_names(op, &n);
+        size_t plen = strlen(req->src_prefix);
+        size_t added = 0;
+        for (size_t i = 0; i < n; i++) {
+            const char *name = names[i];
+            if (plen && (strncmp(name, req->src_prefix, plen) != 0 ||
+                         (name[plen] != '/' && name[plen] != '\0')))
+                continue;
+            const char *rest = name + plen;
+            if (*rest == '/')
+                rest++;
+            char dst[1024];
+            if (*req->dst_prefix && *rest)
+                snprintf(dst, sizeof dst, "%s/%s", req->dst_prefix, rest);
+            else
+                snprintf(dst, sizeof dst, "%s", *rest ? rest : req->dst_prefix);
+            if (!*dst)
+                continue;
+            if (mig_add_repo(m, req->src_ep, name, req->dst_ep, dst, NULL, NULL) == 0)
+                added++;
+        }
+        log_info("%s: %zu repositories%s%s", src->host, added, plen ? " under " : "",
+                 req->src_prefix);
+        reg_op_destroy(&op);
+    }
+}
+
+static void on_tags(reg_op_t *op, void *ud)
+{
+    mig_repo_t *r = ud;
+    (void)op;
+    r->op = op; /* keep it until the caller collects the names */
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists and filters the tags of every repository that has no explicit ref. */
+static void expand_tags(mig_t *m)
+{
+    size_t next = 0, done = 0, started = 0;
+    size_t total = 0;
+    for (size_t i = 0; i < m->n_repos; i++)
+        total += !m->repos[i].ref && !m->repos[i].tags_given;
+    mig_repo_t **running = calloc(MIG_INFLIGHT, sizeof *running);
+    if (!running)
+        return;
+    while (done < total) {
+        while (started - done < MIG_INFLIGHT && next < m->n_repos) {
+            mig_repo_t *r = &m->repos[next++];
+            if (r->ref || r->tags_given)
+                continue;
+            r->op = reg_tags_list(m->eps[r->src_ep].reg, r->src_repo, 1000, on_tags, r);
+            started++;
+        }
+        http_loop_run(m->loop, 200, NULL, 0);
+        for (size_t i = 0; i < next; i++) {
+            mig_repo_t *r = &m->repos[i];
+            if (!r->op || !reg_op_finished(r->op))
+                continue;
+            done++;
+            char source[1024];
+            src_ref_text(m, r->src_ep, r->src_repo, NULL, source, sizeof source);
+            if (reg_op_result(r->op) < 0) {
+                log_error("cannot list the tags of %s: %s", source, reg_op_error(r->op)->message);
+                char target[1024];
+                src_ref_text(m, r->dst_ep, r->dst_repo, NULL, target, sizeof target);
+                report_add(m->report, "repository", source, target, NULL, REPORT_FAILED,
+                           reg_op_error(r->op)->message);
+                m->repos_failed++;
+            } else {
+                size_t n = 0;
+                char *const *names = reg_op_names(r->op, &n);
+                r->tags = calloc(n ? n : 1, sizeof *r->tags);
+                for (size_t j = 0; r->tags && j < n; j++)
+                    if (tagfilter_match(m->filter, names[j]) && (r->tags[r->n_tags] = strdup(names[j])))
+                        r->n_tags++;
+                qsort(r->tags, r->n_tags, sizeof *r->tags, cmp_str);
+            }
+            reg_op_destroy(&r->op);
+        }
+    }
+    free(running);
+}
+
+/* ------------------------------------------------------------ inspection */
+
+static int image_add(mig_t *m, size_t repo_index, const char *ref)
+{
+    mig_repo_t *r = &m->repos[repo_index];
+    char key[1100];
+    snprintf(key, sizeof key, "%zu|%s", repo_index, ref);
+    if (strmap_has(m->selected, key))
+        return 0;
+    if (strmap_put(m->selected, key, NULL, NULL) < 0)
+        return FERRY_ENOMEM;
+    if (m->n_images == m->cap_images) {
+        size_t cap = m->cap_images ? m->cap_images * 2 : 256;
+        mig_image_t *im = realloc(m->images, cap * sizeof *im);
+        if (!im)
+            return FERRY_ENOMEM;
+        m->images = im;
+        m->cap_images = cap;
+    }
+    mig_image_t *img = &m->images[m->n_images];
+    memset(img, 0, sizeof *img);
+    img->src_ep = (uint16_t)r->src_ep;
+    img->dst_ep = (uint16_t)r->dst_ep;
+    img->src_repo = plan_intern(m->plan, r->src_repo);
+    img->dst_repo = plan_intern(m->plan, r->dst_repo);
+    img->ref = plan_intern(m->plan, ref);
+    if (!img->src_repo || !img->dst_repo || !img->ref)
+        return FERRY_ENOMEM;
+    m->n_images++;
+    return 0;
+}
+
+static void fetch_queue(mig_t *m, size_t image, const char *ref, plan_task_t *parent,
+                        const char *tag, int depth)
+{
+    fetch_t *f = calloc(1, sizeof *f);
+    if (!f) {
+        mig_image_t *img = &m->images[image];
+        img->status = IMG_FAILED;
+        img->fail_kind = FAIL_MANIFEST;
+        return;
+    }
+    f->m = m;
+    f->image = image;
+    f->ref = ref;
+    f->parent = parent;
+    f->tag = tag;
+    f->depth = depth;
+    if (m->queue_tail)
+        m->queue_tail->next = f;
+    else
+        m->queue = f;
+    m->queue_tail = f;
+}
+
+static void image_fail(mig_t *m, size_t image, int kind, const char *why)
+{
+    mig_image_t *img = &m->images[image];
+    if (img->status == IMG_FAILED)
+        return;
+    img->status = IMG_FAILED;
+    img->fail_kind = (uint8_t)kind;
+    free(img->error);
+    img->error = strdup(why);
+    if (img->root)
+        plan_task_failed(m->plan, img->root, why);
+}
+
+static void fetch_step(fetch_t *f);
+
+static void on_fetch(reg_op_t *op, void *ud)
+{
+    fetch_t *f = ud;
+    f->m->inflight--;
+    f->op = op;
+    fetch_step(f);
+}
+
+static void fetch_start_op(fetch_t *f, reg_op_t *op)
+{
+    f->op = NULL;
+    if (!op) {
+        image_fail(f->m, f->image, FAIL_MANIFEST, "out of memory");
+        free(f);
+        return;
+    }
+    f->m->inflight++;
+}
+
+/* Plans the tasks of one fetched manifest: blobs, then the manifest itself,
+ * and queues fetches of an index's children. */
+static void fetch_plan(fetch_t *f, const char *digest, const char *media_type, const char *body,
+                       size_t len)
+{
+    mig_t *m = f->m;
+    mig_image_t *img = &m->images[f->image];
+    ferry_err_t err;
+    manifest_t *man = NULL;
+    char source[1200];
+    src_ref_text(m, img->src_ep, img->src_repo, digest, source, sizeof source);
+    if (manifest_parse(&man, media_type, body, len, &err) < 0) {
+        char why[700];
+        snprintf(why, sizeof why, "%s: %s", source, err.message);
+        image_fail(m, f->image, FAIL_MANIFEST, why);
+        if (f->parent)
+            plan_task_failed(m->plan, f->parent, why);
+        return;
+    }
+    /* With --platform, an index is replaced by its first matching child,
+     * pushed under the tag (a single-platform image). */
+    if (manifest_is_index(man) && m->opts.n_platforms && !f->parent) {
+        const manifest_desc_t *pick = NULL;
+        for (size_t i = 0; i < man->n_children && !pick; i++)
+            for (size_t p = 0; p < m->opts.n_platforms && !pick; p++)
+                if (platform_match(m->opts.platforms[p], man->children[i].os, man->children[i].arch,
+                                   man->children[i].variant))
+                    pick = &man->children[i];
+        if (!pick) {
+            char why[700];
+            snprintf(why, sizeof why, "%s: no manifest for the requested platform(s)", source);
+            image_fail(m, f->image, FAIL_MANIFEST, why);
+        } else {
+            fetch_queue(m, f->image, plan_intern(m->plan, pick->digest), NULL, f->tag, f->depth + 1);
+        }
+        manifest_destroy(&man);
+        return;
+    }
+    plan_task_t *t = plan_manifest(m->plan, img->src_ep, img->src_repo, img->dst_ep, img->dst_repo,
+                                   digest, man->media_type, f->tag, (int64_t)len);
+    if (!t) {
+        image_fail(m, f->image, FAIL_MANIFEST, "out of memory");
+        manifest_destroy(&man);
+        return;
+    }
+    if (f->parent)
+        plan_depend(m->plan, f->parent, t);
+    else
+        img->root = t;
+    for (size_t i = 0; i < man->n_blobs; i++) {
+        if (man->blobs[i].foreign)
+            continue;
+        plan_task_t *b = plan_blob(m->plan, img->src_ep, img->src_repo, img->dst_ep, img->dst_repo,
+                                   man->blobs[i].digest, man->blobs[i].size);
+        if (!b || plan_depend(m->plan, t, b) < 0)
+            image_fail(m, f->image, FAIL_MANIFEST, "out of memory");
+    }
+    if (manifest_is_index(man)) {
+        if (f->depth >= MIG_MAX_DEPTH) {
+            image_fail(m, f->image, FAIL_MANIFEST, "indexes nested too deeply");
+        } else {
+            for (size_t i = 0; i < man->n_children; i++)
+                fetch_queue(m, f->image, plan_intern(m->plan, man->children[i].digest), t, NULL,
+                            f->depth + 1);
+        }
+    }
+    manifest_destroy(&man);
+}
+
+/* Steps of a fetch: HEAD the source (digest), HEAD the target tag (skip when
+ * equal), GET the manifest, then look for referrers of a root. */
+static void fetch_step(fetch_t *f)
+{
+    mig_t *m = f->m;
+    mig_image_t *img = &m->images[f->image];
+    mig_ep_t *src = &m->eps[img->src_ep], *dst = &m->eps[img->dst_ep];
+    reg_op_t *op = f->op;
+    int rc = op ? reg_op_result(op) : 0;
+    char source[1200];
+    src_ref_text(m, img->src_ep, img->src_repo, f->ref, source, sizeof source);
+    bool root = !f->parent;
+
+    if (img->status == IMG_FAILED) {
+        reg_op_destroy(&f->op);
+        free(f);
+        return;
+    }
+    switch (f->step) {
+    case 0: /* start: HEAD the source manifest for its digest */
+        f->step = 1;
+        fetch_start_op(f, reg_manifest_head(src->reg, img->src_repo, f->ref, on_fetch, f));
+        return;
+    case 1:
+        if (rc < 0) {
+            image_fail(m, f->image, FAIL_MANIFEST, reg_op_error(op)->message);
+            if (f->parent)
+                plan_task_failed(m->plan, f->parent, reg_op_error(op)->message);
+            break;
+        }
+        if (root && !img->digest && reg_op_digest(op))
+            img->digest = plan_intern(m->plan, reg_op_digest(op));
+        if (root && f->tag && img->digest) {
+            reg_op_destroy(&f->op);
+            f->step = 2;
+            fetch_start_op(f, reg_manifest_head(dst->reg, img->dst_repo, f->tag, on_fetch, f));
+            return;
+        }
+        f->step = 2;
+        rc = FERRY_ENOTFOUND; /* no tag to compare: go on to GET */
+        /* fall through */
+    case 2:
+        if (f->step == 2 && op && rc == 0 && reg_op_digest(op) && img->digest && root) {
+            if (strcmp(reg_op_digest(op), img->digest) == 0) {
+                img->status = IMG_SKIPPED;
+            } else if (m->opts.no_overwrite) {
+                img->status = IMG_SKIPPED;
+                img->skip_note = true;
+            }
+        }
+        if (img->status == IMG_SKIPPED) {
+            /* Already there: still look for artifacts that refer to it. */
+            reg_op_destroy(&f->op);
+            f->step = 4;
+            fetch_start_op(f, reg_referrers(src->reg, img->src_repo, img->digest, on_fetch, f));
+            return;
+        }
+        reg_op_destroy(&f->op);
+        f->step = 3;
+        {
+            const char *by = root && img->digest ? img->digest : f->ref;
+            fetch_start_op(f, reg_manifest_get(src->reg, img->src_repo, by, on_fetch, f));
+        }
+        return;
+    case 3:
+        if (rc < 0) {
+            image_fail(m, f->image, FAIL_MANIFEST, reg_op_error(op)->message);
+            if (f->parent)
+                plan_task_failed(m->plan, f->parent, reg_op_error(op)->message);
+            break;
+        }
+        {
+            size_t len = 0;
+            const char *body = reg_op_body(op, &len);
+            if (root && !img->digest)
+                img->digest = plan_intern(m->plan, reg_op_digest(op));
+            fetch_plan(f, reg_op_digest(op), reg_op_media_type(op), body, len);
+        }
+        if (!root || !img->digest)
+            break;
+        reg_op_destroy(&f->op);
+        f->step = 4;
+        fetch_start_op(f, reg_referrers(src->reg, img->src_repo, img->digest, on_fetch, f));
+        return;
+    case 4: /* referrers API answer */
+        if (rc == 0) {
+            size_t len = 0;
+            const char *body = reg_op_body(op, &len);
+            manifest_t *idx = NULL;
+            if (manifest_parse(&idx, "application/vnd.oci.image.index.v1+json", body, len, NULL) == 0) {
+                size_t repo_index = 0;
+                for (size_t i = 0; i < m->n_repos; i++)
+                    if (m->repos[i].src_repo && strcmp(m->repos[i].src_repo, img->src_repo) == 0 &&
+                        m->repos[i].dst_ep == img->dst_ep)
+                        repo_index = i;
+                for (size_t i = 0; i < idx->n_children; i++) {
+                    size_t before = m->n_images;
+                    if (image_add(m, repo_index, idx->children[i].digest) == 0 && m->n_images > before)
+                        fetch_queue(m, m->n_images - 1, m->images[m->n_images - 1].ref, NULL, NULL, 0);
+                }
+            }
+            manifest_destroy(&idx);
+            break;
+        }
+        /* No referrers API: the fallback tag "sha256-<hex>". */
+        reg_op_destroy(&f->op);
+        f->step = 5;
+        {
+            char tag[200];
+            snprintf(tag, sizeof tag, "sha256-%s", img->digest + 7);
+            fetch_start_op(f, reg_manifest_head(src->reg, img->src_repo, tag, on_fetch, f));
+        }
+        return;
+    case 5:
+        if (rc == 0 && strncmp(img->digest, "sha256:", 7) == 0) {
+            char tag[200];
+            snprintf(tag, sizeof tag, "sha256-%s", img->digest + 7);
+            for (size_t i = 0; i < m->n_repos; i++) {
+                if (strcmp(m->repos[i].src_repo, img->src_repo) != 0 || m->repos[i].dst_ep != img->dst_ep)
+                    continue;
+                size_t before = m->n_images;
+                if (image_add(m, i, tag) == 0 && m->n_images > before) {
+                    mig_image_t *ni = &m->images[m->n_images - 1];
+                    fetch_queue(m, m->n_images - 1, ni->ref, NULL, ni->ref, 0);
+                }
+                break;
+            }
+        }
+        break;
+    }
+    reg_op_destroy(&f->op);
+    free(f);
+}
+
+static void inspect(mig_t *m)
+{
+    for (size_t i = 0; i < m->n_repos; i++) {
+        mig_repo_t *r = &m->repos[i];
+        if (r->ref) {
+            if (image_add(m, i, r->ref) == 0)
+                fetch_queue(m, m->n_images - 1, m->images[m->n_images - 1].ref, NULL,
+                            strchr(r->ref, ':') ? NULL : m->images[m->n_images - 1].ref, 0);
+            continue;
+        }
+        for (size_t j = 0; j < r->n_tags; j++) {
+            size_t before = m->n_images;
+            if (image_add(m, i, r->tags[j]) == 0 && m->n_images > before)
+                fetch_queue(m, m->n_images - 1, m->images[m->n_images - 1].ref, NULL,
+                            m->images[m->n_images - 1].ref, 0);
+        }
+    }
+    while (m->queue || m->inflight) {
+        while (m->queue && m->inflight < MIG_INFLIGHT) {
+            fetch_t *f = m->queue;
+            m->queue = f->next;
+            if (!m->queue)
+                m->queue_tail = NULL;
+            f->next = NULL;
+            fetch_step(f);
+        }
+        http_loop_run(m->loop, 200, NULL, 0);
+        if (m->opts.stop && *m->opts.stop)
+            break;
+    }
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static void journal_key(const mig_t *m, const plan_task_t *t, char *out, size_t size)
+{
+    if (t->kind == PROTO_KIND_PUT_MANIFEST)
+        snprintf(out, size, "manifest %s/%s:%s@%s", m->eps[t->dst_ep].host, t->dst_repo,
+                 t->tag ? t->tag : t->digest, t->digest);
+    else
+        snprintf(out, size, "blob %s/%s@%s", m->eps[t->dst_ep].host, t->dst_repo, t->digest);
+}
+
+static int fill_endpoint(const mig_ep_t *e, proto_endpoint_t *out)
+{
+    int rc = proto_str_set(&out->host, e->host);
+    out->plain_http = e->plain_http;
+    out->tls_verify = !e->tls_insecure;
+    out->qps = e->qps > 0 ? (uint32_t)(e->qps + 0.5) : 0;
+    if (rc == 0 && e->ca_pem)
+        rc = proto_str_set(&out->ca_pem, e->ca_pem);
+    if (rc == 0 && e->username)
+        rc = proto_str_set(&out->username, e->username);
+    if (rc == 0 && e->password)
+        rc = proto_str_set(&out->password, e->password);
+    return rc;
+}
+
+static int cb_fill_task(void *ud, uint64_t task_id, proto_task_t *out)
+{
+    mig_t *m = ud;
+    plan_task_t *t = plan_task_by_id(m->plan, task_id);
+    if (!t)
+        return FERRY_EINVAL;
+    out->task_id = t->id;
+    out->kind = t->kind;
+    out->size = t->size;
+    out->attempt = t->attempt;
+    int rc = fill_endpoint(&m->eps[t->src_ep], &out->source);
+    if (rc == 0)
+        rc = fill_endpoint(&m->eps[t->dst_ep], &out->target);
+    if (rc == 0)
+        rc = proto_str_set(&out->source_repo, t->src_repo);
+    if (rc == 0)
+        rc = proto_str_set(&out->target_repo, t->dst_repo);
+    if (rc == 0)
+        rc = proto_str_set(&out->digest, t->digest);
+    if (rc == 0 && t->media_type)
+        rc = proto_str_set(&out->media_type, t->media_type);
+    if (rc == 0 && t->tag)
+        rc = proto_str_set(&out->tag, t->tag);
+    if (rc == 0 && t->mount_from)
+        rc = proto_str_set(&out->mount_from, t->mount_from);
+    return rc;
+}
+
+static void cb_result(void *ud, const char *agent_id, const proto_result_t *r)
+{
+    mig_t *m = ud;
+    plan_task_t *t = plan_task_by_id(m->plan, r->task_id);
+    if (!t || t->state != PLAN_RUNNING)
+        return;
+    m->running_bytes[t->id] = 0;
+    if (r->outcome != PROTO_OUTCOME_FAILED) {
+        if (t->kind != PROTO_KIND_PUT_MANIFEST) {
+            if (r->outcome == PROTO_OUTCOME_MOUNTED)
+                m->blobs_mounted++;
+            else if (r->outcome == PROTO_OUTCOME_SKIPPED)
+                m->blobs_skipped++;
+            else
+                m->blobs_copied++;
+            m->bytes_moved += r->bytes;
+        }
+        if (m->journal) {
+            char key[1200];
+            ferry_err_t err;
+            journal_key(m, t, key, sizeof key);
+            if (journal_record(m->journal, key, &err) < 0)
+                log_warn("journal: %s", err.message);
+        }
+        plan_task_done(m->plan, t, r->outcome);
+        return;
+    }
+    if (r->error_class == PROTO_ERROR_RETRYABLE && (int)t->attempt <= m->opts.retries) {
+        log_info("%s %s (attempt %u on %s): %s; retrying", proto_task_kind_name(t->kind), t->digest,
+                 t->attempt, agent_id, r->message);
+        int64_t delay = 500LL << (t->attempt > 6 ? 6 : t->attempt - 1);
+        t->attempt++;
+        plan_task_requeue(m->plan, t, http_now_ms() + delay);
+        return;
+    }
+    plan_task_failed(m->plan, t, r->message && *r->message ? r->message : r->error_code);
+}
+
+static void cb_progress(void *ud, const proto_progress_t *p)
+{
+    mig_t *m = ud;
+    if (p->task_id && p->task_id <= plan_task_count(m->plan))
+        m->running_bytes[p->task_id] = p->bytes_done;
+}
+
+static void cb_lost(void *ud, uint64_t task_id, const char *agent_id)
+{
+    mig_t *m = ud;
+    plan_task_t *t = plan_task_by_id(m->plan, task_id);
+    if (!t || t->state != PLAN_RUNNING)
+        return;
+    m->running_bytes[task_id] = 0;
+    if ((int)t->attempt > m->opts.retries + 2) {
+        char why[256];
+        snprintf(why, sizeof why, "lost with its agent %s %u times", agent_id, t->attempt);
+        plan_task_failed(m->plan, t, why);
+        return;
+    }
+    t->attempt++;
+    plan_task_requeue(m->plan, t, http_now_ms());
+}
+
+typedef struct local_agent {
+    pthread_t thread;
+    agent_t *agent;
+    bool started;
+} local_agent_t;
+
+static void *local_agent_main(void *arg)
+{
+    local_agent_t *la = arg;
+    agent_run(la->agent);
+    return NULL;
+}
+
+static void progress_state(mig_t *m, progress_state_t *s, const char *phase, dispatch_t *d)
+{
+    memset(s, 0, sizeof *s);
+    s->phase = phase;
+    s->images_total = m->n_images;
+    size_t n = plan_task_count(m->plan);
+    s->tasks_total = n;
+    uint64_t running = 0;
+    for (size_t i = 0; i < n; i++) {
+        plan_task_t *t = plan_task_at(m->plan, i);
+        if (t->kind != PROTO_KIND_PUT_MANIFEST && t->kind == PROTO_KIND_COPY_BLOB && t->size > 0)
+            s->bytes_total += (uint64_t)t->size;
+        if (t->state == PLAN_DONE || t->state == PLAN_FAILED)
+            s->tasks_done++;
+        if (m->running_bytes && t->state == PLAN_RUNNING)
+            running += m->running_bytes[t->id];
+    }
+    s->bytes_done = m->bytes_moved + running;
+    for (size_t i = 0; i < m->n_images; i++) {
+        mig_image_t *img = &m->images[i];
+        bool finished = img->status != IMG_PENDING ||
+                        (img->root && (img->root->state == PLAN_DONE || img->root->state == PLAN_FAILED));
+        s->images_done += finished;
+        s->failed += img->status == IMG_FAILED || (img->root && img->root->state == PLAN_FAILED);
+    }
+    s->agents = d ? dispatch_agents(d) : 0;
+}
+
+static volatile sig_atomic_t local_stop;
+
+/* Sends ready tasks to agents until the plan is finished (or interrupted). */
+static int transfer(mig_t *m)
+{
+    ferry_err_t err;
+    void *ctx = zmq_ctx_new();
+    if (!ctx) {
+        log_error("cannot create a ZeroMQ context");
+        return 2;
+    }
+    char endpoint[128];
+    char pub[41] = "", sec[41] = "";
+    dispatch_opts_t dopts = {0};
+    dopts.heartbeat_ms = m->opts.heartbeat_ms;
+    if (m->opts.listen) {
+        snprintf(endpoint, sizeof endpoint, "%s", m->opts.listen);
+        if (m->opts.server_key_file) {
+            if (proto_key_read(m->opts.server_key_file, pub, sec, &err) < 0) {
+                log_error("%s", err.message);
+                zmq_ctx_term(ctx);
+                return 2;
+            }
+            dopts.server_public = pub;
+            dopts.server_secret = sec;
+            dopts.allowlist = m->opts.allow_keys_file;
+        }
+    } else {
+        snprintf(endpoint, sizeof endpoint, "inproc://ferry-%d", (int)getpid());
+    }
+    dopts.endpoint = endpoint;
+    dispatch_cb_t cb = {cb_fill_task, cb_result, cb_progress, cb_lost, NULL, m};
+    dispatch_t *d = dispatch_new(ctx, &dopts, &cb, &err);
+    memset(sec, 0, sizeof sec);
+    if (!d) {
+        log_error("%s", err.message);
+        zmq_ctx_term(ctx);
+        return 2;
+    }
+    local_agent_t locals[4] = {0};
+    int n_locals = 0;
+    local_stop = 0;
+    if (!m->opts.listen) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n_locals = m->opts.jobs >= 4 ? (cores >= 4 ? 4 : cores >= 2 ? 2 : 1) : 1;
+        for (int i = 0; i < n_locals; i++) {
+            agent_opts_t ao = {0};
+            char id[32];
+            snprintf(id, sizeof id, "local-%d", i + 1);
+            ao.endpoint = endpoint;
+            ao.agent_id = id;
+            ao.jobs = (m->opts.jobs + n_locals - 1 - i) / n_locals;
+            if (ao.jobs < 1)
+                ao.jobs = 1;
+            ao.stop = &local_stop;
+            ao.grace_ms = 30000;
+            locals[i].agent = agent_new(ctx, &ao, &err);
+            if (locals[i].agent &&
+                pthread_create(&locals[i].thread, NULL, local_agent_main, &locals[i]) == 0)
+                locals[i].started = true;
+        }
+    }
+    bool stopping = false;
+    int64_t deadline = 0;
+    int64_t waiting_logged = 0;
+    progress_state_t st;
+    while (plan_unfinished(m->plan) > 0) {
+        int64_t now = http_now_ms();
+        if (m->opts.stop && *m->opts.stop && !stopping) {
+            stopping = true;
+            deadline = now + 30000;
+            progress_break(m->progress);
+            log_warn("interrupted: no new tasks; waiting for %d running task(s)", dispatch_leased(d));
+        }
+        if (stopping && (dispatch_leased(d) == 0 || now > deadline))
+            break;
+        bool enough_agents = !m->opts.listen || dispatch_agents(d) >= (m->opts.wait_agents > 0 ? m->opts.wait_agents : 1) ||
+                             waiting_logged < 0;
+        if (enough_agents && waiting_logged > 0)
+            waiting_logged = -1; /* once started, keep going with whoever is there */
+        if (!enough_agents && now - waiting_logged > 10000) {
+            progress_break(m->progress);
+            log_info("waiting for agents on %s: %d of %d connected", endpoint, dispatch_agents(d),
+                     m->opts.wait_agents > 0 ? m->opts.wait_agents : 1);
+            waiting_logged = now;
+        }
+        while (!stopping && enough_agents && dispatch_free_slots(d) > 0) {
+            plan_task_t *t = plan_next_ready(m->plan, now);
+            if (!t)
+                break;
+            if (dispatch_send(d, t->id, &err) < 0) {
+                plan_task_requeue(m->plan, t, now + 100);
+                break;
+            }
+        }
+        int64_t due = plan_next_due(m->plan);
+        int timeout = due > now ? (int)(due - now < 100 ? due - now : 100) : 50;
+        dispatch_poll(d, timeout);
+        progress_state(m, &st, "transfer", d);
+        progress_update(m->progress, &st, false);
+    }
+    progress_state(m, &st, "transfer", d);
+    progress_update(m->progress, &st, true);
+    progress_break(m->progress);
+    if (plan_unfinished(m->plan) > 0) {
+        for (size_t i = 0; i < plan_task_count(m->plan); i++) {
+            plan_task_t *t = plan_task_at(m->plan, i);
+            if (t->state != PLAN_DONE && t->state != PLAN_FAILED)
+                plan_task_failed(m->plan, t, "interrupted before it finished");
+        }
+    }
+    local_stop = 1;
+    for (int i = 0; i < n_locals; i++) {
+        if (locals[i].started) {
+            /* Keep answering while the agents say goodbye. */
+            for (int k = 0; k < 40; k++)
+                dispatch_poll(d, 5);
+            pthread_join(locals[i].thread, NULL);
+        }
+        agent_destroy(&locals[i].agent);
+    }
+    dispatch_destroy(&d);
+    zmq_ctx_term(ctx);
+    return 0;
+}
+
+/* ------------------------------------------------------------ the run */
+
+static void apply_journal(mig_t *m)
+{
+    if (!m->journal)
+        return;
+    size_t skipped = 0;
+    for (size_t i = 0; i < plan_task_count(m->plan); i++) {
+        plan_task_t *t = plan_task_at(m->plan, i);
+        char key[1200];
+        journal_key(m, t, key, sizeof key);
+        if (journal_has(m->journal, key)) {
+            plan_task_done(m->plan, t, PROTO_OUTCOME_SKIPPED);
+            skipped++;
+        }
+    }
+    if (skipped)
+        log_info("journal: %zu task(s) already done", skipped);
+}
+
+static void latest_filter(mig_t *m)
+{
+    /* Keep the newest N tags of each listed repository by the image config's
+     * creation time; tags given by the caller were chosen already. */
+    if (m->opts.latest <= 0)
+        return;
+    for (size_t i = 0; i < m->n_repos; i++) {
+        mig_repo_t *r = &m->repos[i];
+        if (r->ref || r->tags_given || r->n_tags <= (size_t)m->opts.latest)
+            continue;
+        tag_time_t *tt = calloc(r->n_tags, sizeof *tt);
+        if (!tt)
+            continue;
+        mig_ep_t *src = &m->eps[r->src_ep];
+        for (size_t j = 0; j < r->n_tags; j++) {
+            tt[j].tag = r->tags[j];
+            tt[j].time = -1;
+            reg_op_t *op = reg_manifest_get(src->reg, r->src_repo, r->tags[j], NULL, NULL);
+            manifest_t *man = NULL;
+            if (op && reg_op_wait(op) == 0) {
+                size_t len = 0;
+                const char *body = reg_op_body(op, &len);
+                manifest_parse(&man, reg_op_media_type(op), body, len, NULL);
+            }
+            reg_op_destroy(&op);
+            if (man && manifest_is_index(man) && man->n_children) {
+                char child[DIGEST_STR_MAX];
+                snprintf(child, sizeof child, "%s", man->children[0].digest);
+                manifest_destroy(&man);
+                op = reg_manifest_get(src->reg, r->src_repo, child, NULL, NULL);
+                if (op && reg_op_wait(op) == 0) {
+                    size_t len = 0;
+                    const char *body = reg_op_body(op, &len);
+                    manifest_parse(&man, reg_op_media_type(op), body, len, NULL);
+                }
+                reg_op_destroy(&op);
+            }
+            if (man && man->n_blobs && man->blobs[0].size < 1024 * 1024) {
+                op = reg_blob_get(src->reg, r->src_repo, man->blobs[0].digest, 0, NULL, NULL, NULL, NULL);
+                /* Without a sink the body lands in memory. */
+                if (op && reg_op_wait(op) == 0) {
+                    size_t len = 0;
+                    const char *body = reg_op_body(op, &len);
+                    json_t *doc = body ? json_loadb(body, len, 0, NULL) : NULL;
+                    const char *created = json_string_value(json_object_get(doc, "created"));
+                    if (created)
+                        tt[j].time = time_parse_iso8601(created);
+                    json_decref(doc);
+                }
+                reg_op_destroy(&op);
+            }
+            manifest_destroy(&man);
+        }
+        size_t keep = tagfilter_latest(tt, r->n_tags, m->opts.latest);
+        char **kept = calloc(keep ? keep : 1, sizeof *kept);
+        for (size_t j = 0; kept && j < keep; j++)
+            kept[j] = strdup(tt[j].tag);
+        for (size_t j = 0; j < r->n_tags; j++)
+            free(r->tags[j]);
+        free(r->tags);
+        r->tags = kept;
+        r->n_tags = kept ? keep : 0;
+        free(tt);
+    }
+}
+
+static void finish_images(mig_t *m)
+{
+    for (size_t i = 0; i < m->n_images; i++) {
+        mig_image_t *img = &m->images[i];
+        char source[1200], target[1200];
+        src_ref_text(m, img->src_ep, img->src_repo, img->ref, source, sizeof source);
+        src_ref_text(m, img->dst_ep, img->dst_repo, img->ref, target, sizeof target);
+        if (img->status == IMG_PENDING && img->root) {
+            if (img->root->state == PLAN_DONE)
+                img->status = IMG_MIGRATED;
+            else {
+                img->status = IMG_FAILED;
+                img->fail_kind = FAIL_TRANSFER;
+                free(img->error);
+                img->error = strdup(img->root->error ? img->root->error : "not transferred");
+            }
+        } else if (img->status == IMG_PENDING) {
+            img->status = IMG_FAILED;
+            img->fail_kind = FAIL_MANIFEST;
+            if (!img->error)
+                img->error = strdup("the manifest could not be inspected");
+        }
+        int status = img->status == IMG_MIGRATED ? REPORT_MIGRATED
+                     : img->status == IMG_SKIPPED ? REPORT_SKIPPED
+                                                  : REPORT_FAILED;
+        const char *kind = img->status == IMG_FAILED && img->fail_kind == FAIL_MANIFEST ? "manifest" : "image";
+        const char *note = img->skip_note ? "target tag differs; left as it is (--no-overwrite)" : img->error;
+        report_add(m->report, kind, source, target, img->digest, status, note);
+    }
+    report_add_blob_stats(m->report, m->blobs_copied, m->blobs_mounted, m->blobs_skipped, m->bytes_moved);
+}
+
+static void print_plan(mig_t *m)
+{
+    size_t images = 0, skipped = 0, copy = 0, mount = 0, manifests = 0;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < m->n_images; i++) {
+        images += m->images[i].status == IMG_PENDING;
+        skipped += m->images[i].status == IMG_SKIPPED;
+    }
+    for (size_t i = 0; i < plan_task_count(m->plan); i++) {
+        plan_task_t *t = plan_task_at(m->plan, i);
+        if (t->state == PLAN_DONE)
+            continue;
+        if (t->kind == PROTO_KIND_COPY_BLOB) {
+            copy++;
+            bytes += t->size > 0 ? (uint64_t)t->size : 0;
+        } else if (t->kind == PROTO_KIND_MOUNT_BLOB) {
+            mount++;
+        } else {
+            manifests++;
+        }
+    }
+    printf("Plan (dry run, nothing written):\n");
+    for (size_t i = 0; i < m->n_images; i++) {
+        mig_image_t *img = &m->images[i];
+        char source[1200], target[1200];
+        src_ref_text(m, img->src_ep, img->src_repo, img->ref, source, sizeof source);
+        src_ref_text(m, img->dst_ep, img->dst_repo, img->ref, target, sizeof target);
+        printf("  %-8s %s -> %s%s%s\n",
+               img->status == IMG_SKIPPED ? "skip" : img->status == IMG_FAILED ? "fail" : "copy",
+               source, target, img->error ? ": " : "", img->error ? img->error : "");
+    }
+    printf("images: %zu to migrate, %zu already there, %zu failed to inspect\n", images, skipped,
+           m->n_images - images - skipped);
+    printf("blobs: %zu to copy (%.1f MiB), %zu to mount; manifests: %zu to push\n", copy,
+           (double)bytes / 1048576.0, mount, manifests);
+}
+
+static int prepare(mig_t *m)
+{
+    m->started = wall_now();
+    m->progress = progress_new(m->opts.progress, stderr);
+    if (m->opts.journal && !m->opts.dry_run) {
+        ferry_err_t err;
+        m->journal = journal_open(m->opts.journal, m->opts.run_key ? m->opts.run_key : "ferry", false, &err);
+        if (!m->journal) {
+            log_error("%s", err.message);
+            return 2;
+        }
+    }
+    discover_catalogs(m);
+    expand_tags(m);
+    latest_filter(m);
+    return 0;
+}
+
+int mig_run(mig_t *m)
+{
+    int rc = prepare(m);
+    if (rc)
+        return rc;
+    inspect(m);
+    apply_journal(m);
+    plan_seal(m->plan);
+    log_info("planned %zu image(s), %zu task(s) (plan memory %zu KiB)", m->n_images,
+             plan_task_count(m->plan), plan_memory(m->plan) / 1024);
+    if (m->opts.dry_run) {
+        print_plan(m);
+        return 0;
+    }
+    m->running_bytes = calloc(plan_task_count(m->plan) + 1, sizeof *m->running_bytes);
+    if (!m->running_bytes)
+        return 2;
+    if (plan_unfinished(m->plan) > 0) {
+        rc = transfer(m);
+        if (rc)
+            return rc;
+    }
+    finish_images(m);
+    double finished = wall_now();
+    if (m->opts.report) {
+        ferry_err_t err;
+        if (report_write_json(m->report, m->opts.report, m->started, finished, &err) < 0)
+            log_error("%s", err.message);
+    }
+    if (m->journal) {
+        ferry_err_t err;
+        journal_sync(m->journal, &err);
+    }
+    progress_break(m->progress);
+    fflush(stderr);
+    report_print_summary(m->report, stdout, finished - m->started);
+    fflush(stdout);
+    report_counts_t c;
+    report_counts(m->report, &c);
+    bool interrupted = m->opts.stop && *m->opts.stop;
+    return c.failed || c.repo_failed || c.manifest_failed || c.namespace_failed || interrupted ? 1 : 0;
+}
+
+/* ------------------------------------------------------------ verify */
+
+typedef struct verify_item {
+    size_t image;
+    reg_op_t *src, *dst;
+} verify_item_t;
+
+int mig_verify(mig_t *m)
+{
+    int rc = prepare(m);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < m->n_repos; i++) {
+        mig_repo_t *r = &m->repos[i];
+        if (r->ref)
+            image_add(m, i, r->ref);
+        for (size_t j = 0; j < r->n_tags; j++)
+            image_add(m, i, r->tags[j]);
+    }
+    size_t differences = 0, same = 0;
+    for (size_t start = 0; start < m->n_images; start += MIG_INFLIGHT / 2) {
+        size_t end = start + MIG_INFLIGHT / 2 < m->n_images ? start + MIG_INFLIGHT / 2 : m->n_images;
+        verify_item_t items[MIG_INFLIGHT / 2];
+        for (size_t i = start; i < end; i++) {
+            mig_image_t *img = &m->images[i];
+            items[i - start].image = i;
+            items[i - start].src = reg_manifest_head(m->eps[img->src_ep].reg, img->src_repo, img->ref, NULL, NULL);
+            items[i - start].dst = reg_manifest_head(m->eps[img->dst_ep].reg, img->dst_repo, img->ref, NULL, NULL);
+        }
+        for (size_t i = start; i < end; i++) {
+            verify_item_t *v = &items[i - start];
+            mig_image_t *img = &m->images[i];
+            int src_rc = v->src ? reg_op_wait(v->src) : FERRY_ENOMEM;
+            int dst_rc = v->dst ? reg_op_wait(v->dst) : FERRY_ENOMEM;
+            char source[1200], target[1200];
+            src_ref_text(m, img->src_ep, img->src_repo, img->ref, source, sizeof source);
+            src_ref_text(m, img->dst_ep, img->dst_repo, img->ref, target, sizeof target);
+            const char *sd = src_rc == 0 ? reg_op_digest(v->src) : NULL;
+            const char *dd = dst_rc == 0 ? reg_op_digest(v->dst) : NULL;
+            if (src_rc < 0) {
+                printf("error    %s: %s\n", source, reg_op_error(v->src)->message);
+                differences++;
+            } else if (dst_rc == FERRY_ENOTFOUND) {
+                printf("missing  %s (source %s)\n", target, sd ? sd : "?");
+                differences++;
+            } else if (dst_rc < 0) {
+                printf("error    %s: %s\n", target, reg_op_error(v->dst)->message);
+                differences++;
+            } else if (!sd || !dd || strcmp(sd, dd) != 0) {
+                printf("differs  %s %s != %s %s\n", source, sd ? sd : "?", target, dd ? dd : "?");
+                differences++;
+            } else {
+                same++;
+            }
+            reg_op_destroy(&v->src);
+            reg_op_destroy(&v->dst);
+        }
+    }
+    report_counts_t c;
+    report_counts(m->report, &c);
+    printf("verify: %zu tag(s) identical, %zu difference(s), %zu repository listing(s) failed\n",
+           same, differences, c.repo_failed);
+    return differences || c.repo_failed ? 1 : 0;
+}

@@ -1,0 +1,82 @@
+/* mig — one migration: discover repositories and tags, inspect manifests,
+ * plan the task graph, dispatch it to agents, and report.
+ *
+ * The command line (main.c) describes the migration with endpoints and
+ * repository pairs; mig_run() does the rest and returns the exit code. */
+#ifndef FERRY_MIG_H
+#define FERRY_MIG_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "coordinator/tagfilter.h"
+
+typedef struct mig mig_t;
+
+enum mig_progress { MIG_PROGRESS_AUTO = 0, MIG_PROGRESS_PLAIN, MIG_PROGRESS_JSON, MIG_PROGRESS_NONE };
+
+typedef struct mig_endpoint_opts {
+    const char *host;     /* "host[:port]" */
+    bool plain_http;      /* --insecure for this host: http, or https without verification */
+    bool tls_insecure;
+    const char *ca_file;  /* --ca-file */
+    const char *username; /* NULL = anonymous */
+    const char *password;
+    double qps;           /* --qps */
+} mig_endpoint_opts_t;
+
+typedef struct mig_opts {
+    int jobs;                    /* transfers at once with in-process agents (default 8) */
+    const char *listen;          /* remote agents' endpoint; NULL = in-process agents */
+    int wait_agents;             /* with listen: agents to wait for before dispatching */
+    const char *server_key_file; /* CURVE key pair of the coordinator */
+    const char *allow_keys_file; /* admitted agent public keys */
+    const char *journal;         /* --journal */
+    const char *report;          /* --report */
+    int retries;                 /* attempts per task after the first (default 3) */
+    bool no_overwrite;           /* leave target tags that differ */
+    bool dry_run;                /* print the plan, write nothing */
+    int progress;                /* enum mig_progress */
+    const char *include;         /* tag regex */
+    const char *exclude;
+    int latest;                  /* newest N tags, 0 = all */
+    char **platforms;            /* os/arch[/variant] wanted, none = all (keeps indexes) */
+    size_t n_platforms;
+    int heartbeat_ms;            /* agent liveness interval (default 1000) */
+    const char *run_key;         /* identifies the migration in the journal */
+    volatile sig_atomic_t *stop; /* set on SIGINT/SIGTERM */
+} mig_opts_t;
+
+mig_t *mig_new(const mig_opts_t *opts, ferry_err_t *err);
+void mig_destroy(mig_t **self_p);
+
+/* Registers a registry; returns its index (>= 0) or a FERRY_E* code. The
+ * same host registered twice returns the first index. */
+int mig_endpoint(mig_t *m, const mig_endpoint_opts_t *ep, ferry_err_t *err);
+/* One repository pair. ref: a tag or digest (one image), or NULL for every
+ * tag that passes the filters. */
+int mig_add_repo(mig_t *m, int src_ep, const char *src_repo, int dst_ep, const char *dst_repo,
+                 const char *ref, ferry_err_t *err);
+/* A repository pair with its tags already chosen (e.g. from the cloud API). */
+int mig_add_repo_tags(mig_t *m, int src_ep, const char *src_repo, int dst_ep,
+                      const char *dst_repo, char *const *tags, size_t n_tags, ferry_err_t *err);
+/* Every repository of the source catalog under src_prefix ("" = all), mapped
+ * to dst_prefix + the rest of its path. */
+int mig_add_catalog(mig_t *m, int src_ep, const char *src_prefix, int dst_ep,
+                    const char *dst_prefix);
+/* Records a failure found before the migration (e.g. a namespace that could
+ * not be created): kind "repository" or "namespace". */
+int mig_add_failure(mig_t *m, const char *kind, const char *source, const char *target,
+                    const char *error);
+
+/* Runs the migration. Returns the exit code: 0 when everything asked for was
+ * migrated or already there, 1 when something failed. */
+int mig_run(mig_t *m);
+/* Compares every selected tag's digest on both sides and lists differences;
+ * 0 when none. */
+int mig_verify(mig_t *m);
+
+#endif
