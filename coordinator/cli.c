@@ -1,0 +1,353 @@
+/* cli — the options every migrating command shares, and how they turn into
+ * registries with their credentials. */
+#include "coordinator/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/ref.h"
+#include "proto/proto.h"
+#include "coordinator/tagfilter.h"
+
+enum {
+    OPT_SRC_CREDS = 256, OPT_DST_CREDS, OPT_AUTH_FILE, OPT_SECURITY_FILE, OPT_INSECURE, OPT_CA_FILE,
+    OPT_TAGS, OPT_EXCLUDE_TAGS, OPT_LATEST, OPT_PLATFORM, OPT_JOBS, OPT_LISTEN, OPT_AGENTS,
+    OPT_SERVER_KEY, OPT_ALLOW_KEYS, OPT_INSECURE_CONTROL, OPT_JOURNAL, OPT_REPORT, OPT_RETRIES,
+    OPT_QPS, OPT_NO_OVERWRITE, OPT_DRY_RUN, OPT_PROGRESS, OPT_LOG_LEVEL, OPT_LOG_JSON,
+    OPT_HEARTBEAT,
+};
+
+static const struct option common_options[] = {
+    {"src-creds", required_argument, NULL, OPT_SRC_CREDS},
+    {"dst-creds", required_argument, NULL, OPT_DST_CREDS},
+    {"auth-file", required_argument, NULL, OPT_AUTH_FILE},
+    {"security-file", required_argument, NULL, OPT_SECURITY_FILE},
+    {"insecure", required_argument, NULL, OPT_INSECURE},
+    {"ca-file", required_argument, NULL, OPT_CA_FILE},
+    {"tags", required_argument, NULL, OPT_TAGS},
+    {"exclude-tags", required_argument, NULL, OPT_EXCLUDE_TAGS},
+    {"latest", required_argument, NULL, OPT_LATEST},
+    {"platform", required_argument, NULL, OPT_PLATFORM},
+    {"jobs", required_argument, NULL, OPT_JOBS},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"agents", required_argument, NULL, OPT_AGENTS},
+    {"server-key", required_argument, NULL, OPT_SERVER_KEY},
+    {"allow-keys", required_argument, NULL, OPT_ALLOW_KEYS},
+    {"insecure-control", no_argument, NULL, OPT_INSECURE_CONTROL},
+    {"journal", required_argument, NULL, OPT_JOURNAL},
+    {"report", required_argument, NULL, OPT_REPORT},
+    {"retries", required_argument, NULL, OPT_RETRIES},
+    {"qps", required_argument, NULL, OPT_QPS},
+    {"no-overwrite", no_argument, NULL, OPT_NO_OVERWRITE},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"progress", required_argument, NULL, OPT_PROGRESS},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-json", no_argument, NULL, OPT_LOG_JSON},
+    {"heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+
+int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ferry: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see ferry --help)\n", stderr);
+    va_end(ap);
+    return 2;
+}
+
+int parse_long(const char *text, const char *flag, long min, long max, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max)
+        return usage_error("%s must be a whole number from %ld to %ld, not '%s'", flag, min, max, text);
+    *out = v;
+    return 0;
+}
+
+static int check_readable(const char *path, const char *flag)
+{
+    if (access(path, R_OK) != 0)
+        return usage_error("%s %s: cannot read it: %s", flag, path, strerror(errno));
+    return 0;
+}
+
+/* Parses the common options; positional arguments stay in argv[optind..]. */
+int cli_parse(cli_t *cli, int argc, char **argv, const cli_extra_t *extra)
+{
+    long v;
+    int c;
+    ferry_err_t err;
+    cli->opts.retries = 3;
+    cli->opts.jobs = 8;
+    struct option all[128];
+    size_t n = 0;
+    for (const struct option *o = common_options; o->name && n < 96; o++)
+        all[n++] = *o;
+    for (const struct option *o = extra ? extra->options : NULL; o && o->name && n < 127; o++)
+        all[n++] = *o;
+    memset(&all[n], 0, sizeof all[n]);
+    for (;;) {
+        c = extra && extra->long_only ? getopt_long_only(argc, argv, "hV", all, NULL)
+                                      : getopt_long(argc, argv, "hV", all, NULL);
+        if (c == -1)
+            break;
+        if (c >= CLI_EXTRA_BASE && extra) {
+            int rc = extra->handle(extra->ud, c, optarg);
+            if (rc)
+                return rc;
+            continue;
+        }
+        switch (c) {
+        case OPT_SRC_CREDS:
+            creds_clear(&cli->src_creds);
+            if (creds_parse_userpass(optarg, &cli->src_creds, &err) < 0)
+                return usage_error("--src-creds: %s", err.message);
+            break;
+        case OPT_DST_CREDS:
+            creds_clear(&cli->dst_creds);
+            if (creds_parse_userpass(optarg, &cli->dst_creds, &err) < 0)
+                return usage_error("--dst-creds: %s", err.message);
+            break;
+        case OPT_AUTH_FILE:
+            if (check_readable(optarg, "--auth-file"))
+                return 2;
+            cli->auth_file = optarg;
+            break;
+        case OPT_SECURITY_FILE:
+            cli->security_file = optarg;
+            break;
+        case OPT_INSECURE:
+            if (cli->n_insecure == 64)
+                return usage_error("too many --insecure hosts");
+            if (ref_validate_host(optarg, &err) < 0)
+                return usage_error("--insecure %s: %s", optarg, err.message);
+            cli->insecure[cli->n_insecure++] = optarg;
+            break;
+        case OPT_CA_FILE:
+            if (check_readable(optarg, "--ca-file"))
+                return 2;
+            cli->ca_file = optarg;
+            break;
+        case OPT_TAGS:
+            cli->opts.include = optarg;
+            break;
+        case OPT_EXCLUDE_TAGS:
+            cli->opts.exclude = optarg;
+            break;
+        case OPT_LATEST:
+            if (parse_long(optarg, "--latest", 0, 1000000, &v))
+                return 2;
+            cli->opts.latest = (int)v;
+            break;
+        case OPT_PLATFORM: {
+            char *os = NULL, *arch = NULL, *variant = NULL;
+            if (platform_parse(optarg, &os, &arch, &variant, &err) < 0)
+                return usage_error("--platform: %s", err.message);
+            free(os);
+            free(arch);
+            free(variant);
+            if (cli->n_platforms == 16)
+                return usage_error("too many --platform values");
+            cli->platforms[cli->n_platforms++] = optarg;
+            break;
+        }
+        case OPT_JOBS:
+            if (parse_long(optarg, "--jobs", 1, 1024, &v))
+                return 2;
+            cli->opts.jobs = (int)v;
+            break;
+        case OPT_LISTEN:
+            cli->opts.listen = optarg;
+            break;
+        case OPT_AGENTS:
+            if (parse_long(optarg, "--agents", 1, 10000, &v))
+                return 2;
+            cli->opts.wait_agents = (int)v;
+            break;
+        case OPT_SERVER_KEY:
+            if (check_readable(optarg, "--server-key"))
+                return 2;
+            cli->opts.server_key_file = optarg;
+            break;
+        case OPT_ALLOW_KEYS:
+            if (check_readable(optarg, "--allow-keys"))
+                return 2;
+            cli->opts.allow_keys_file = optarg;
+            break;
+        case OPT_INSECURE_CONTROL:
+            cli->insecure_control = true;
+            break;
+        case OPT_JOURNAL:
+            cli->opts.journal = optarg;
+            break;
+        case OPT_REPORT:
+            cli->opts.report = optarg;
+            break;
+        case OPT_RETRIES:
+            if (parse_long(optarg, "--retries", 0, 100, &v))
+                return 2;
+            cli->opts.retries = (int)v;
+            break;
+        case OPT_QPS:
+            if (parse_long(optarg, "--qps", 1, 100000, &v))
+                return 2;
+            cli->qps = (double)v;
+            break;
+        case OPT_NO_OVERWRITE:
+            cli->opts.no_overwrite = true;
+            break;
+        case OPT_DRY_RUN:
+            cli->opts.dry_run = true;
+            break;
+        case OPT_PROGRESS:
+            if (strcmp(optarg, "auto") == 0)
+                cli->opts.progress = MIG_PROGRESS_AUTO;
+            else if (strcmp(optarg, "plain") == 0)
+                cli->opts.progress = MIG_PROGRESS_PLAIN;
+            else if (strcmp(optarg, "json") == 0)
+                cli->opts.progress = MIG_PROGRESS_JSON;
+            else if (strcmp(optarg, "none") == 0)
+                cli->opts.progress = MIG_PROGRESS_NONE;
+            else
+                return usage_error("--progress must be auto, plain, json or none, not '%s'", optarg);
+            break;
+        case OPT_LOG_LEVEL: {
+            int level = log_level_parse(optarg);
+            if (level < 0)
+                return usage_error("--log-level must be error, warn, info or debug, not '%s'", optarg);
+            log_set_level(level);
+            break;
+        }
+        case OPT_LOG_JSON:
+            log_set_json(true);
+            break;
+        case OPT_HEARTBEAT:
+            if (parse_long(optarg, "--heartbeat-ms", 100, 60000, &v))
+                return 2;
+            cli->opts.heartbeat_ms = (int)v;
+            break;
+        case 'h':
+            if (extra && extra->usage)
+                extra->usage(stdout);
+            else
+                cli_usage(stdout);
+            exit(0);
+        case 'V':
+            printf("ferry %s\n", FERRY_VERSION);
+            exit(0);
+        default:
+            return usage_error("unknown option");
+        }
+    }
+    cli->opts.platforms = cli->platforms;
+    cli->opts.n_platforms = (size_t)cli->n_platforms;
+    if (cli->opts.listen) {
+        if (!proto_endpoint_is_local(cli->opts.listen) && !cli->opts.server_key_file &&
+            !cli->insecure_control)
+            return usage_error("--listen %s is not loopback: give --server-key and --allow-keys "
+                               "(CURVE), or --insecure-control to send credentials in the clear",
+                               cli->opts.listen);
+        if (cli->opts.server_key_file && !cli->opts.allow_keys_file)
+            return usage_error("--server-key needs --allow-keys (the agents' public keys)");
+    }
+    if (cli->security_file) {
+        if (security_load_yaml(cli->security_file, &cli->security, &err) < 0)
+            return usage_error("--security-file: %s", err.message);
+    }
+    return 0;
+}
+
+static bool host_insecure(const cli_t *cli, const char *host)
+{
+    for (int i = 0; i < cli->n_insecure; i++)
+        if (strcmp(cli->insecure[i], host) == 0)
+            return true;
+    return false;
+}
+
+/* Registers a registry with the credentials that apply to it. */
+int cli_endpoint(cli_t *cli, mig_t *m, const char *host, const char *repo, bool source)
+{
+    mig_endpoint_opts_t o = {0};
+    ferry_err_t err;
+    o.host = host;
+    o.ca_file = cli->ca_file;
+    o.qps = cli->qps;
+    bool insecure = host_insecure(cli, host);
+    creds_t from_file = {0};
+    const creds_t *given = source ? &cli->src_creds : &cli->dst_creds;
+    if (given->username) {
+        o.username = given->username;
+        o.password = given->password;
+    } else if (cli->security) {
+        const security_entry_t *e = security_lookup(cli->security, host, repo);
+        if (e) {
+            o.username = e->username;
+            o.password = e->password;
+            insecure |= e->insecure;
+        }
+    }
+    if (!o.username) {
+        char *path = cli->auth_file ? strdup(cli->auth_file) : creds_default_config_path();
+        if (path && (cli->auth_file || access(path, R_OK) == 0)) {
+            int rc = creds_from_docker_config(path, host, &from_file, &err);
+            if (rc < 0 && rc != FERRY_ENOTFOUND) {
+                free(path);
+                return usage_error("%s", err.message);
+            }
+            o.username = from_file.username;
+            o.password = from_file.password;
+        }
+        free(path);
+    }
+    if (insecure) {
+        o.plain_http = true;
+        o.tls_insecure = true;
+    }
+    int idx = mig_endpoint(m, &o, &err);
+    creds_clear(&from_file);
+    if (idx < 0) {
+        fprintf(stderr, "ferry: %s: %s\n", host, err.message);
+        return -2;
+    }
+    return idx;
+}
+
+void cli_run_key(cli_t *cli, int argc, char **argv)
+{
+    /* The journal belongs to one migration: its command and positional arguments. */
+    fbuf_t b;
+    fbuf_init(&b, 1 << 20);
+    for (int i = 0; i < argc; i++) {
+        if (argv[i][0] == '-')
+            continue;
+        fbuf_puts(&b, argv[i]);
+        fbuf_puts(&b, "\n");
+    }
+    digest_sha256(b.data ? b.data : "", b.len, cli->run_key);
+    fbuf_free(&b);
+    cli->opts.run_key = cli->run_key;
+}
+
+void cli_free(cli_t *cli)
+{
+    creds_clear(&cli->src_creds);
+    creds_clear(&cli->dst_creds);
+    security_destroy(&cli->security);
+}
+
