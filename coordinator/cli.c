@@ -87,6 +87,8 @@ static int check_readable(const char *path, const char *flag)
 }
 
 /* Parses the common options; positional arguments stay in argv[optind..]. */
+volatile sig_atomic_t cli_stop_requested;
+
 int cli_parse(cli_t *cli, int argc, char **argv, const cli_extra_t *extra)
 {
     long v;
@@ -94,6 +96,7 @@ int cli_parse(cli_t *cli, int argc, char **argv, const cli_extra_t *extra)
     ferry_err_t err;
     cli->opts.retries = 3;
     cli->opts.jobs = 8;
+    cli->opts.stop = &cli_stop_requested;
     struct option all[128];
     size_t n = 0;
     for (const struct option *o = common_options; o->name && n < 96; o++)

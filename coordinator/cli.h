@@ -4,6 +4,7 @@
 #ifndef FERRY_CLI_H
 #define FERRY_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -40,6 +41,9 @@ typedef struct cli {
     bool insecure_control;
     char run_key[DIGEST_STR_MAX];
 } cli_t;
+
+/* Set by the signal handler on SIGINT/SIGTERM; every migration watches it. */
+extern volatile sig_atomic_t cli_stop_requested;
 
 /* ferry --help (main.c). */
 void cli_usage(FILE *out);

@@ -13,17 +13,16 @@
 #include "common/digest.h"
 #include "common/log.h"
 #include "common/ref.h"
+#include "coordinator/ccr2tcr.h"
 #include "coordinator/cli.h"
 #include "coordinator/mig.h"
 #include "coordinator/rules.h"
 #include "proto/proto.h"
 
-static volatile sig_atomic_t stop_requested;
-
 static void on_signal(int sig)
 {
     (void)sig;
-    stop_requested = 1;
+    cli_stop_requested = 1;
 }
 
 void cli_usage(FILE *out)
@@ -155,7 +154,6 @@ static int cmd_migrate(const char *cmd, int argc, char **argv)
         return usage_error("%s needs %s", cmd, is_sync ? "one RULES_FILE" : "SRC and DST");
     }
     cli_run_key(&cli, argc, argv);
-    cli.opts.stop = &stop_requested;
     ferry_err_t err;
     mig_t *m = mig_new(&cli.opts, &err);
     if (!m) {
@@ -236,6 +234,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "mirror") == 0 || strcmp(cmd, "copy") == 0 || strcmp(cmd, "sync") == 0 ||
         strcmp(cmd, "verify") == 0)
         return cmd_migrate(cmd, argc - 1, argv + 1);
+    if (strcmp(cmd, "ccr2tcr") == 0)
+        return ccr2tcr_main(argc - 1, argv + 1);
     if (strcmp(cmd, "keygen") == 0)
         return cmd_keygen(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", cmd);
