@@ -835,6 +835,8 @@ static void cb_result(void *ud, const char *agent_id, const proto_result_t *r)
     if (!t || t->state != PLAN_RUNNING)
         return;
     m->running_bytes[t->id] = 0;
+    log_debug("result %llu %s %s: %s in %llu ms", (unsigned long long)t->id, proto_task_kind_name(t->kind),
+              t->digest, proto_outcome_name(r->outcome), (unsigned long long)r->duration_ms);
     if (r->outcome != PROTO_OUTCOME_FAILED) {
         if (t->kind != PROTO_KIND_PUT_MANIFEST) {
             if (r->outcome == PROTO_OUTCOME_MOUNTED)
