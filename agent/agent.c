@@ -176,6 +176,9 @@ static void agent_flush_pending(agent_t *a)
         proto_msg_destroy(&a->pending[sent]);
         sent++;
     }
+    /* pending is NULL until the first RESULT: memmove must not see it. */
+    if (sent == 0)
+        return;
     memmove(a->pending, a->pending + sent, (a->n_pending - sent) * sizeof *a->pending);
     a->n_pending -= sent;
 }
@@ -556,6 +559,14 @@ int agent_run(agent_t *a)
                 if (bye && a->sock)
                     agent_send(a, bye);
                 proto_msg_destroy(&bye);
+                /* Give the last RESULTs and the DISCONNECT up to a second to
+                 * leave: closing with linger 0 (as on reconnect) drops them. */
+                if (a->sock) {
+                    int linger = 1000;
+                    zmq_setsockopt(a->sock, ZMQ_LINGER, &linger, sizeof linger);
+                    zmq_close(a->sock);
+                    a->sock = NULL;
+                }
                 break;
             }
         }

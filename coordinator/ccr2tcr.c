@@ -331,7 +331,7 @@ int ccr2tcr_main(int argc, char **argv)
         for (size_t k = 0; names && k < keep; k++)
             names[k] = tags[k].name;
         if (names && keep)
-            mig_add_repo_tags(m, src, repos[i], dst, repos[i], names, keep, &err);
+            mig_add_repo_tags(m, src, repos[i], dst, repos[i], names, keep, NULL, &err);
         free(names);
         tcapi_tags_free(tags, n_tags);
     }

@@ -81,14 +81,28 @@ void cli_usage(FILE *out)
             "2 usage or configuration error.\n");
 }
 
+/* How add_mapping reads a source: copy and verify take a reference first
+ * (a location when it is not one); mirror always takes a location
+ * "host[:port][/prefix]"; a sync rule takes a reference, except that a
+ * source of one path component with no tag, digest or tag list is a
+ * namespace, as in image-transfer's rule files ("host/ns": every repository
+ * under ns, and ns itself). */
+enum map_mode { MAP_REFERENCE = 0, MAP_LOCATION, MAP_RULE };
+
 /* Adds a mapping from parsed rule-like source and target texts. */
-static int add_mapping(cli_t *cli, mig_t *m, const char *src_text, const char *dst_text,
-                       char *const *tags, size_t n_tags)
+static int add_mapping(cli_t *cli, mig_t *m, int mode, const char *src_text, const char *dst_text,
+                       char *const *tags, size_t n_tags, const mig_select_t *sel)
 {
     ferry_err_t err;
     ref_t *src = NULL, *dst = NULL;
     int rc = 2;
-    if (ref_parse(&src, src_text, &err) < 0) {
+    bool location = mode == MAP_LOCATION || ref_parse(&src, src_text, &err) < 0;
+    if (!location && mode == MAP_RULE && !src->tag && !src->digest && !n_tags &&
+        !strchr(src->repository, '/')) {
+        ref_destroy(&src);
+        location = true;
+    }
+    if (location) {
         /* A registry or a prefix: mirror through the catalog. */
         if (ref_parse_location(&src, src_text, &err) < 0) {
             usage_error("source '%s': %s", src_text, err.message);
@@ -102,8 +116,11 @@ static int add_mapping(cli_t *cli, mig_t *m, const char *src_text, const char *d
         int d = cli_endpoint(cli, m, dst->registry, dst->repository, false);
         if (s < 0 || d < 0)
             goto out;
-        mig_add_catalog(m, s, src->repository, d, dst->repository);
-        rc = 0;
+        rc = mig_add_catalog(m, s, src->repository, d, dst->repository, sel, &err);
+        if (rc < 0) {
+            usage_error("%s", err.message);
+            rc = 2;
+        }
         goto out;
     }
     if (ref_parse(&dst, dst_text, &err) < 0) {
@@ -119,10 +136,10 @@ static int add_mapping(cli_t *cli, mig_t *m, const char *src_text, const char *d
     if (s < 0 || d < 0)
         goto out;
     if (n_tags)
-        rc = mig_add_repo_tags(m, s, src->repository, d, dst->repository, tags, n_tags, &err);
+        rc = mig_add_repo_tags(m, s, src->repository, d, dst->repository, tags, n_tags, sel, &err);
     else
         rc = mig_add_repo(m, s, src->repository, d, dst->repository,
-                          src->digest ? src->digest : src->tag, &err);
+                          src->digest ? src->digest : src->tag, sel, &err);
     if (rc < 0) {
         fprintf(stderr, "ferry: %s\n", err.message);
         rc = 2;
@@ -137,6 +154,20 @@ static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* A rule's own tag and platform selection, or NULL when it has none (the
+ * command line's applies). */
+static const mig_select_t *rule_select(const rule_t *r, mig_select_t *out)
+{
+    if (!r->include && !r->exclude && !r->latest && !r->n_platforms)
+        return NULL;
+    out->include = r->include;
+    out->exclude = r->exclude;
+    out->latest = r->latest;
+    out->platforms = r->platforms;
+    out->n_platforms = r->n_platforms;
+    return out;
 }
 
 static int cmd_migrate(const char *cmd, int argc, char **argv)
@@ -155,14 +186,10 @@ static int cmd_migrate(const char *cmd, int argc, char **argv)
     }
     cli_run_key(&cli, argc, argv);
     ferry_err_t err;
-    mig_t *m = mig_new(&cli.opts, &err);
-    if (!m) {
-        cli_free(&cli);
-        return usage_error("%s", err.message);
-    }
+    mig_t *m = NULL;
+    rules_t *rules = NULL; /* sync: the rules' selections are borrowed until the end */
     if (is_sync) {
         const char *path = argv[optind];
-        rules_t *rules = NULL;
         int lr = ends_with(path, ".json") ? rules_load_json(path, &rules, &err)
                                           : rules_load_yaml(path, &rules, &err);
         if (lr < 0) {
@@ -170,22 +197,32 @@ static int cmd_migrate(const char *cmd, int argc, char **argv)
             goto out;
         }
         if (rules->n == 0) {
-            rules_destroy(&rules);
             rc = usage_error("%s holds no rules", path);
             goto out;
         }
-        for (size_t i = 0; i < rules->n && rc == 0; i++)
-            rc = add_mapping(&cli, m, rules->items[i].source, rules->items[i].target,
-                             rules->items[i].tags, rules->items[i].n_tags);
-        rules_destroy(&rules);
+    }
+    m = mig_new(&cli.opts, &err);
+    if (!m) {
+        rc = usage_error("%s", err.message);
+        goto out;
+    }
+    if (is_sync) {
+        for (size_t i = 0; i < rules->n && rc == 0; i++) {
+            mig_select_t sel;
+            const rule_t *r = &rules->items[i];
+            rc = add_mapping(&cli, m, MAP_RULE, r->source, r->target, r->tags, r->n_tags,
+                             rule_select(r, &sel));
+        }
     } else {
-        rc = add_mapping(&cli, m, argv[optind], argv[optind + 1], NULL, 0);
+        rc = add_mapping(&cli, m, strcmp(cmd, "mirror") == 0 ? MAP_LOCATION : MAP_REFERENCE,
+                         argv[optind], argv[optind + 1], NULL, 0, NULL);
     }
     if (rc)
         goto out;
     rc = strcmp(cmd, "verify") == 0 ? mig_verify(m) : mig_run(m);
 out:
     mig_destroy(&m);
+    rules_destroy(&rules);
     cli_free(&cli);
     return rc;
 }

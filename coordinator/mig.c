@@ -48,9 +48,14 @@ typedef struct mig_repo {
     size_t n_tags;
     bool tags_given;        /* tags came from the caller */
     reg_op_t *op;           /* tag listing */
+    tagfilter_t *filter;    /* its own tag filter, or NULL for the run's */
+    int latest;             /* newest N tags, 0 = all */
+    char *const *platforms; /* borrowed (options or rules) */
+    size_t n_platforms;
 } mig_repo_t;
 
 typedef struct mig_image {
+    uint32_t repo;          /* index in m->repos */
     uint16_t src_ep, dst_ep;
     const char *src_repo, *dst_repo; /* interned */
     const char *ref;        /* tag or digest asked for, interned */
@@ -92,7 +97,12 @@ struct mig {
     fetch_t *queue, *queue_tail; /* fetches not started */
     int inflight;           /* running operations */
     /* catalog discovery */
-    struct catalog_req { int src_ep, dst_ep; char *src_prefix, *dst_prefix; } *catalogs;
+    struct catalog_req {
+        int src_ep, dst_ep;
+        char *src_prefix, *dst_prefix;
+        mig_select_t sel;
+        bool has_sel;
+    } *catalogs;
     size_t n_catalogs;
     /* run state */
     progress_t *progress;
@@ -154,6 +164,7 @@ void mig_destroy(mig_t **self_p)
     for (size_t i = 0; i < m->n_repos; i++) {
         mig_repo_t *r = &m->repos[i];
         reg_op_destroy(&r->op);
+        tagfilter_destroy(&r->filter);
         free(r->src_repo);
         free(r->dst_repo);
         free(r->ref);
@@ -276,6 +287,9 @@ static mig_repo_t *repo_new(mig_t *m, int src_ep, const char *src_repo, int dst_
     r->dst_ep = dst_ep;
     r->src_repo = strdup(src_repo);
     r->dst_repo = strdup(dst_repo);
+    r->latest = m->opts.latest;
+    r->platforms = m->opts.platforms;
+    r->n_platforms = m->opts.n_platforms;
     if (!r->src_repo || !r->dst_repo) {
         free(r->src_repo);
         free(r->dst_repo);
@@ -285,21 +299,42 @@ static mig_repo_t *repo_new(mig_t *m, int src_ep, const char *src_repo, int dst_
     return r;
 }
 
+/* Gives r the selection sel (NULL: the run's). */
+static int repo_select(mig_repo_t *r, const mig_select_t *sel, ferry_err_t *err)
+{
+    if (!sel)
+        return 0;
+    if (sel->include || sel->exclude) {
+        r->filter = tagfilter_new(sel->include, sel->exclude, err);
+        if (!r->filter)
+            return err && err->code ? err->code : FERRY_ENOMEM;
+    }
+    r->latest = sel->latest;
+    r->platforms = sel->platforms;
+    r->n_platforms = sel->n_platforms;
+    return 0;
+}
+
 int mig_add_repo(mig_t *m, int src_ep, const char *src_repo, int dst_ep, const char *dst_repo,
-                 const char *ref, ferry_err_t *err)
+                 const char *ref, const mig_select_t *sel, ferry_err_t *err)
 {
     mig_repo_t *r = repo_new(m, src_ep, src_repo, dst_ep, dst_repo);
     if (!r || (ref && !(r->ref = strdup(ref))))
         return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-    return 0;
+    return repo_select(r, sel, err);
 }
 
 int mig_add_repo_tags(mig_t *m, int src_ep, const char *src_repo, int dst_ep,
-                      const char *dst_repo, char *const *tags, size_t n_tags, ferry_err_t *err)
+                      const char *dst_repo, char *const *tags, size_t n_tags,
+                      const mig_select_t *sel, ferry_err_t *err)
 {
     mig_repo_t *r = repo_new(m, src_ep, src_repo, dst_ep, dst_repo);
     if (!r)
         return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+    if (sel) {
+        r->platforms = sel->platforms;
+        r->n_platforms = sel->n_platforms;
+    }
     r->tags_given = true;
     r->tags = calloc(n_tags ? n_tags : 1, sizeof *r->tags);
     if (!r->tags)
@@ -314,17 +349,32 @@ int mig_add_repo_tags(mig_t *m, int src_ep, const char *src_repo, int dst_ep,
 }
 
 int mig_add_catalog(mig_t *m, int src_ep, const char *src_prefix, int dst_ep,
-                    const char *dst_prefix)
+                    const char *dst_prefix, const mig_select_t *sel, ferry_err_t *err)
 {
+    if (sel && (sel->include || sel->exclude)) {
+        /* Check the expressions now, so a bad one is a usage error. */
+        tagfilter_t *f = tagfilter_new(sel->include, sel->exclude, err);
+        if (!f)
+            return err && err->code ? err->code : FERRY_EINVAL;
+        tagfilter_destroy(&f);
+    }
     struct catalog_req *c = realloc(m->catalogs, (m->n_catalogs + 1) * sizeof *c);
     if (!c)
-        return FERRY_ENOMEM;
+        return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
     m->catalogs = c;
-    c[m->n_catalogs].src_ep = src_ep;
-    c[m->n_catalogs].dst_ep = dst_ep;
-    c[m->n_catalogs].src_prefix = strdup(src_prefix);
-    c[m->n_catalogs].dst_prefix = strdup(dst_prefix);
+    c = &m->catalogs[m->n_catalogs];
+    memset(c, 0, sizeof *c);
+    c->src_ep = src_ep;
+    c->dst_ep = dst_ep;
+    c->src_prefix = strdup(src_prefix);
+    c->dst_prefix = strdup(dst_prefix);
+    if (sel) {
+        c->sel = *sel;
+        c->has_sel = true;
+    }
     m->n_catalogs++;
+    if (!c->src_prefix || !c->dst_prefix)
+        return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
     return 0;
 }
 
@@ -381,7 +431,8 @@ static void discover_catalogs(mig_t *m)
                 snprintf(dst, sizeof dst, "%s", *rest ? rest : req->dst_prefix);
             if (!*dst)
                 continue;
-            if (mig_add_repo(m, req->src_ep, name, req->dst_ep, dst, NULL, NULL) == 0)
+            if (mig_add_repo(m, req->src_ep, name, req->dst_ep, dst, NULL,
+                             req->has_sel ? &req->sel : NULL, NULL) == 0)
                 added++;
         }
         log_info("%s: %zu repositories%s%s", src->host, added, plen ? " under " : "",
@@ -440,7 +491,8 @@ static void expand_tags(mig_t *m)
                 char *const *names = reg_op_names(r->op, &n);
                 r->tags = calloc(n ? n : 1, sizeof *r->tags);
                 for (size_t j = 0; r->tags && j < n; j++)
-                    if (tagfilter_match(m->filter, names[j]) && (r->tags[r->n_tags] = strdup(names[j])))
+                    if (tagfilter_match(r->filter ? r->filter : m->filter, names[j]) &&
+                        (r->tags[r->n_tags] = strdup(names[j])))
                         r->n_tags++;
                 qsort(r->tags, r->n_tags, sizeof *r->tags, cmp_str);
             }
@@ -471,6 +523,7 @@ static int image_add(mig_t *m, size_t repo_index, const char *ref)
     }
     mig_image_t *img = &m->images[m->n_images];
     memset(img, 0, sizeof *img);
+    img->repo = (uint32_t)repo_index;
     img->src_ep = (uint16_t)r->src_ep;
     img->dst_ep = (uint16_t)r->dst_ep;
     img->src_repo = plan_intern(m->plan, r->src_repo);
@@ -560,11 +613,12 @@ static void fetch_plan(fetch_t *f, const char *digest, const char *media_type, c
     }
     /* With --platform, an index is replaced by its first matching child,
      * pushed under the tag (a single-platform image). */
-    if (manifest_is_index(man) && m->opts.n_platforms && !f->parent) {
+    const mig_repo_t *repo = &m->repos[img->repo];
+    if (manifest_is_index(man) && repo->n_platforms && !f->parent) {
         const manifest_desc_t *pick = NULL;
         for (size_t i = 0; i < man->n_children && !pick; i++)
-            for (size_t p = 0; p < m->opts.n_platforms && !pick; p++)
-                if (platform_match(m->opts.platforms[p], man->children[i].os, man->children[i].arch,
+            for (size_t p = 0; p < repo->n_platforms && !pick; p++)
+                if (platform_match(repo->platforms[p], man->children[i].os, man->children[i].arch,
                                    man->children[i].variant))
                     pick = &man->children[i];
         if (!pick) {
@@ -698,11 +752,7 @@ static void fetch_step(fetch_t *f)
             const char *body = reg_op_body(op, &len);
             manifest_t *idx = NULL;
             if (manifest_parse(&idx, "application/vnd.oci.image.index.v1+json", body, len, NULL) == 0) {
-                size_t repo_index = 0;
-                for (size_t i = 0; i < m->n_repos; i++)
-                    if (m->repos[i].src_repo && strcmp(m->repos[i].src_repo, img->src_repo) == 0 &&
-                        m->repos[i].dst_ep == img->dst_ep)
-                        repo_index = i;
+                size_t repo_index = img->repo; /* img moves when images grow */
                 for (size_t i = 0; i < idx->n_children; i++) {
                     size_t before = m->n_images;
                     if (image_add(m, repo_index, idx->children[i].digest) == 0 && m->n_images > before)
@@ -725,15 +775,10 @@ static void fetch_step(fetch_t *f)
         if (rc == 0 && strncmp(img->digest, "sha256:", 7) == 0) {
             char tag[200];
             snprintf(tag, sizeof tag, "sha256-%s", img->digest + 7);
-            for (size_t i = 0; i < m->n_repos; i++) {
-                if (strcmp(m->repos[i].src_repo, img->src_repo) != 0 || m->repos[i].dst_ep != img->dst_ep)
-                    continue;
-                size_t before = m->n_images;
-                if (image_add(m, i, tag) == 0 && m->n_images > before) {
-                    mig_image_t *ni = &m->images[m->n_images - 1];
-                    fetch_queue(m, m->n_images - 1, ni->ref, NULL, ni->ref, 0);
-                }
-                break;
+            size_t before = m->n_images;
+            if (image_add(m, img->repo, tag) == 0 && m->n_images > before) {
+                mig_image_t *ni = &m->images[m->n_images - 1];
+                fetch_queue(m, m->n_images - 1, ni->ref, NULL, ni->ref, 0);
             }
         }
         break;
@@ -1083,11 +1128,9 @@ static void latest_filter(mig_t *m)
 {
     /* Keep the newest N tags of each listed repository by the image config's
      * creation time; tags given by the caller were chosen already. */
-    if (m->opts.latest <= 0)
-        return;
     for (size_t i = 0; i < m->n_repos; i++) {
         mig_repo_t *r = &m->repos[i];
-        if (r->ref || r->tags_given || r->n_tags <= (size_t)m->opts.latest)
+        if (r->latest <= 0 || r->ref || r->tags_given || r->n_tags <= (size_t)r->latest)
             continue;
         tag_time_t *tt = calloc(r->n_tags, sizeof *tt);
         if (!tt)
@@ -1132,7 +1175,7 @@ static void latest_filter(mig_t *m)
             }
             manifest_destroy(&man);
         }
-        size_t keep = tagfilter_latest(tt, r->n_tags, m->opts.latest);
+        size_t keep = tagfilter_latest(tt, r->n_tags, r->latest);
         char **kept = calloc(keep ? keep : 1, sizeof *kept);
         for (size_t j = 0; kept && j < keep; j++)
             kept[j] = strdup(tt[j].tag);

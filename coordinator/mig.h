@@ -56,17 +56,29 @@ void mig_destroy(mig_t **self_p);
 /* Registers a registry; returns its index (>= 0) or a FERRY_E* code. The
  * same host registered twice returns the first index. */
 int mig_endpoint(mig_t *m, const mig_endpoint_opts_t *ep, ferry_err_t *err);
+/* A tag and platform selection; strings are borrowed and must outlive the
+ * migration. NULL fields select everything. */
+typedef struct mig_select {
+    const char *include;      /* tag regex */
+    const char *exclude;
+    int latest;               /* newest N tags, 0 = all */
+    char *const *platforms;   /* os/arch[/variant], none = all platforms (keeps indexes) */
+    size_t n_platforms;
+} mig_select_t;
+
 /* One repository pair. ref: a tag or digest (one image), or NULL for every
- * tag that passes the filters. */
+ * tag that passes the selection (sel, or the run's options when NULL). */
 int mig_add_repo(mig_t *m, int src_ep, const char *src_repo, int dst_ep, const char *dst_repo,
-                 const char *ref, ferry_err_t *err);
-/* A repository pair with its tags already chosen (e.g. from the cloud API). */
+                 const char *ref, const mig_select_t *sel, ferry_err_t *err);
+/* A repository pair with its tags already chosen (e.g. from the cloud API);
+ * sel's platforms apply (its tag filters do not). */
 int mig_add_repo_tags(mig_t *m, int src_ep, const char *src_repo, int dst_ep,
-                      const char *dst_repo, char *const *tags, size_t n_tags, ferry_err_t *err);
+                      const char *dst_repo, char *const *tags, size_t n_tags,
+                      const mig_select_t *sel, ferry_err_t *err);
 /* Every repository of the source catalog under src_prefix ("" = all), mapped
- * to dst_prefix + the rest of its path. */
+ * to dst_prefix + the rest of its path, with sel as for mig_add_repo. */
 int mig_add_catalog(mig_t *m, int src_ep, const char *src_prefix, int dst_ep,
-                    const char *dst_prefix);
+                    const char *dst_prefix, const mig_select_t *sel, ferry_err_t *err);
 /* Records a failure found before the migration (e.g. a namespace that could
  * not be created): kind "repository" or "namespace". */
 int mig_add_failure(mig_t *m, const char *kind, const char *source, const char *target,

@@ -1,0 +1,1090 @@
+/* End-to-end tests of the coordinator: the real `ferry` binary against real
+ * registries from tests/fixtures, checked independently with skopeo and the
+ * registries' own API and access logs.
+ *
+ * Sub-tests run alone by name (`test_coordinator NAME`): mirror, latest,
+ * rerun, nooverwrite, verify, dryrun, badargs, failures, sync. Each starts
+ * its own registries; ferry's stderr goes to a file that is printed when a
+ * check of that run fails (and always with FERRY_E2E_VERBOSE=1). */
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "testlib.h"
+
+#ifndef FERRY_BIN
+#error "FERRY_BIN must name the ferry executable"
+#endif
+
+#define FINISHED_FMT                                                                               \
+    "################# Finished, %d transfer jobs failed, %d normal urlPair generate failed, "     \
+    "%d jobs generate failed #################"
+
+static char workdir[256]; /* reports, rules files, ferry's stderr */
+
+/* ------------------------------------------------------------ running ferry */
+
+typedef struct ferry_run {
+    int status; /* exit status */
+    char *out;  /* stdout, owned */
+    char *err;  /* stderr, owned */
+} ferry_run_t;
+
+static void ferry_run_free(ferry_run_t *r)
+{
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof *r);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *data = NULL;
+    size_t len = 0, cap = 0;
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + n + 1 > cap) {
+            size_t grown = cap ? cap * 2 : 16384;
+            while (grown < len + n + 1)
+                grown *= 2;
+            char *d = realloc(data, grown);
+            if (!d) {
+                free(data);
+                fclose(f);
+                return NULL;
+            }
+            data = d;
+            cap = grown;
+        }
+        memcpy(data + len, chunk, n);
+        len += n;
+    }
+    fclose(f);
+    if (!data)
+        data = calloc(1, 1);
+    else
+        data[len] = '\0';
+    return data;
+}
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int rc = fputs(text, f) < 0 ? -1 : 0;
+    if (fclose(f) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* Runs `ferry ARGS` (ARGS already shell words) with stdout and stderr
+ * captured. Sanitizer reports in stderr fail the test. */
+static int ferry(ferry_run_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int ferry(ferry_run_t *r, const char *fmt, ...)
+{
+    static int runs;
+    char *args = NULL, errpath[320];
+    va_list ap;
+    memset(r, 0, sizeof *r);
+    va_start(ap, fmt);
+    int n = vasprintf(&args, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return r->status = -1;
+    snprintf(errpath, sizeof errpath, "%s/ferry-%d.err", workdir, ++runs);
+    fprintf(stderr, "$ ferry %s\n", args);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    r->status = fx_run(&r->out, "'%s' %s 2>'%s'", FERRY_BIN, args, errpath);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    r->err = read_file(errpath);
+    if (!r->out)
+        r->out = calloc(1, 1);
+    if (!r->err)
+        r->err = calloc(1, 1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    fprintf(stderr, "  exit %d in %.2f s\n", r->status, secs);
+    const char *verbose = getenv("FERRY_E2E_VERBOSE");
+    bool sanitizer = strstr(r->err, "Sanitizer") || strstr(r->err, "runtime error:");
+    CHECK(!sanitizer);
+    if (sanitizer || (verbose && *verbose == '1'))
+        fprintf(stderr, "--- stdout\n%s--- stderr\n%s---\n", r->out, r->err);
+    free(args);
+    return r->status;
+}
+
+/* Prints a run's output when checks failed since `before`. */
+static void dump_if_failed(const ferry_run_t *r, int before)
+{
+    if (test_failures > before)
+        fprintf(stderr, "--- ferry stdout\n%s--- ferry stderr\n%s---\n", r->out, r->err);
+}
+
+/* The last line of text, without its newline (static buffer). */
+static const char *last_line(const char *text)
+{
+    static char line[1024];
+    size_t len = strlen(text);
+    while (len && text[len - 1] == '\n')
+        len--;
+    size_t start = len;
+    while (start && text[start - 1] != '\n')
+        start--;
+    size_t n = len - start < sizeof line - 1 ? len - start : sizeof line - 1;
+    memcpy(line, text + start, n);
+    line[n] = '\0';
+    return line;
+}
+
+static void check_finished(const ferry_run_t *r, int x, int y, int z)
+{
+    char want[512];
+    snprintf(want, sizeof want, FINISHED_FMT, x, y, z);
+    CHECK_STR(last_line(r->out), want);
+}
+
+/* " --insecure A --insecure B" for plain-HTTP test registries (static buffer). */
+static const char *insecure(const char *host_a, const char *host_b)
+{
+    static char flags[256];
+    snprintf(flags, sizeof flags, "--insecure %s --insecure %s --progress none", host_a, host_b);
+    return flags;
+}
+
+static json_t *load_json(const char *path)
+{
+    json_error_t jerr;
+    json_t *doc = json_load_file(path, 0, &jerr);
+    if (!doc)
+        fprintf(stderr, "%s:%d:%d: %s\n", path, jerr.line, jerr.column, jerr.text);
+    return doc;
+}
+
+/* The report item whose source is `source`, or NULL. */
+static json_t *report_item(json_t *report, const char *source)
+{
+    json_t *items = json_object_get(report, "items");
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *it = json_array_get(items, i);
+        const char *s = json_string_value(json_object_get(it, "source"));
+        if (s && strcmp(s, source) == 0)
+            return it;
+    }
+    return NULL;
+}
+
+static long long report_count(json_t *report, const char *name)
+{
+    return (long long)json_integer_value(json_object_get(json_object_get(report, "counts"), name));
+}
+
+static const char *item_str(json_t *item, const char *key)
+{
+    return json_string_value(json_object_get(item, key));
+}
+
+/* ------------------------------------------------------------ registries */
+
+static fx_registry_t *registry(void)
+{
+    fx_registry_t *r = fx_registry_start("anon", 0);
+    CHECK(r != NULL);
+    return r;
+}
+
+static const char *json_str(json_t *doc, const char *key)
+{
+    const char *s = json_string_value(json_object_get(doc, key));
+    return s ? s : "";
+}
+
+/* Pushes an image and keeps its output; NULL on failure (a failed check). */
+static json_t *push(fx_registry_t *r, const char *repo, const char *tag, const char *args)
+{
+    json_t *img = fx_push_image(r, repo, tag, args);
+    CHECK(img != NULL);
+    return img;
+}
+
+/* The skopeo digest of repo_and_ref in r, "" when it cannot be read. */
+static const char *skopeo(fx_registry_t *r, const char *repo_and_ref, char out[DIGEST_STR_MAX])
+{
+    if (fx_skopeo_digest(r, repo_and_ref, out) != 0)
+        out[0] = '\0';
+    return out;
+}
+
+/* Checks that repo:tag has the same manifest digest on both sides, and that
+ * it is `expected` when not NULL. */
+static void check_same(fx_registry_t *src, fx_registry_t *dst, const char *repo,
+                       const char *dst_repo, const char *ref, const char *expected)
+{
+    char a[DIGEST_STR_MAX], b[DIGEST_STR_MAX], sref[512], dref[512];
+    const char *sep = strchr(ref, ':') ? "@" : ":";
+    snprintf(sref, sizeof sref, "%s%s%s", repo, sep, ref);
+    snprintf(dref, sizeof dref, "%s%s%s", dst_repo ? dst_repo : repo, sep, ref);
+    skopeo(src, sref, a);
+    skopeo(dst, dref, b);
+    CHECK(a[0] != '\0');
+    if (strcmp(a, b) != 0)
+        fprintf(stderr, "  %s: source %s, target %s (%s)\n", sref, a, b[0] ? b : "missing", dref);
+    CHECK_STR(b, a);
+    if (expected)
+        CHECK_STR(a, expected);
+}
+
+/* GET url (no auth), parsed JSON or NULL. */
+static json_t *http_json(const char *url)
+{
+    char *out = NULL;
+    json_t *doc = NULL;
+    if (fx_run(&out, "curl -s -f '%s'", url) == 0 && out) /* quiet: 404 is an answer here */
+        doc = json_loads(out, 0, NULL);
+    free(out);
+    return doc;
+}
+
+/* The tags of repo in r, sorted, joined by ","; "" when none (static buffer). */
+static const char *tags_of(const fx_registry_t *r, const char *repo)
+{
+    static char joined[4096];
+    char url[512];
+    snprintf(url, sizeof url, "%s/v2/%s/tags/list", r->url, repo);
+    joined[0] = '\0';
+    json_t *doc = http_json(url);
+    json_t *tags = json_object_get(doc, "tags");
+    size_t n = json_array_size(tags);
+    const char *names[256];
+    for (size_t i = 0; i < n && i < 256; i++)
+        names[i] = json_string_value(json_array_get(tags, i));
+    n = n < 256 ? n : 256;
+    for (size_t i = 1; i < n; i++) /* insertion sort: a handful of tags */
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            const char *t = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = t;
+        }
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(joined + len, sizeof joined - len, "%s%s", i ? "," : "", names[i]);
+    json_decref(doc);
+    return joined;
+}
+
+/* Number of repositories in r's catalog, -1 when it cannot be read. */
+static long catalog_size(const fx_registry_t *r)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s/v2/_catalog", r->url);
+    json_t *doc = http_json(url);
+    json_t *repos = json_object_get(doc, "repositories");
+    long n = json_is_array(repos) ? (long)json_array_size(repos) : -1;
+    json_decref(doc);
+    return n;
+}
+
+/* Size of r's access log now: later writes are read from there. */
+static long log_mark(const fx_registry_t *r)
+{
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/registry.log", r->dir);
+    return stat(path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* Requests in r's access log after `mark` whose line contains `method` and a
+ * path with `what`, e.g. ("\"PUT /v2/", "/blobs/"). */
+static int log_count(const fx_registry_t *r, long mark, const char *method, const char *what)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/registry.log", r->dir);
+    char *text = read_file(path);
+    int n = 0;
+    if (!text)
+        return -1;
+    if ((size_t)mark > strlen(text))
+        mark = 0;
+    for (char *line = text + mark; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        char *m = strstr(line, method);
+        if (m && strstr(m, what))
+            n++;
+        line = nl ? nl + 1 : NULL;
+    }
+    free(text);
+    return n;
+}
+
+/* Blob writes (upload starts, chunks, final PUTs) in r's log after mark. */
+static int blob_writes(const fx_registry_t *r, long mark)
+{
+    return log_count(r, mark, "\"POST /v2/", "/blobs/") +
+           log_count(r, mark, "\"PATCH /v2/", "/blobs/") +
+           log_count(r, mark, "\"PUT /v2/", "/blobs/");
+}
+
+/* ------------------------------------------------------------ the source of mirror tests */
+
+/* One tag of the synthetic source and its manifest digest. */
+typedef struct pushed {
+    char repo[128];
+    char tag[128];
+    char digest[DIGEST_STR_MAX];
+} pushed_t;
+
+typedef struct source {
+    pushed_t tags[32];
+    size_t n_tags;
+    char artifacts[4][DIGEST_STR_MAX]; /* artifact manifests, by digest */
+    char artifact_repo[4][128];
+    size_t n_artifacts;
+    char blobs[128][160]; /* distinct "repo|digest" pairs */
+    size_t n_repo_blobs;
+    char digests[128][DIGEST_STR_MAX]; /* distinct blob digests */
+    size_t n_digests;
+} source_t;
+
+static void note_tag(source_t *s, const char *repo, const char *tag, const char *digest)
+{
+    if (s->n_tags == sizeof s->tags / sizeof s->tags[0])
+        return;
+    pushed_t *p = &s->tags[s->n_tags++];
+    snprintf(p->repo, sizeof p->repo, "%s", repo);
+    snprintf(p->tag, sizeof p->tag, "%s", tag);
+    snprintf(p->digest, sizeof p->digest, "%s", digest);
+}
+
+static void note_blob(source_t *s, const char *repo, const char *digest)
+{
+    char key[160];
+    snprintf(key, sizeof key, "%s|%s", repo, digest);
+    bool seen = false;
+    for (size_t i = 0; i < s->n_repo_blobs && !seen; i++)
+        seen = strcmp(s->blobs[i], key) == 0;
+    if (!seen && s->n_repo_blobs < 128)
+        snprintf(s->blobs[s->n_repo_blobs++], sizeof s->blobs[0], "%s", key);
+    seen = false;
+    for (size_t i = 0; i < s->n_digests && !seen; i++)
+        seen = strcmp(s->digests[i], digest) == 0;
+    if (!seen && s->n_digests < 128)
+        snprintf(s->digests[s->n_digests++], sizeof s->digests[0], "%s", digest);
+}
+
+static void note_blobs(source_t *s, const char *repo, json_t *blobs)
+{
+    for (size_t i = 0; i < json_array_size(blobs); i++)
+        note_blob(s, repo, json_str(json_array_get(blobs, i), "digest"));
+}
+
+static void source_image(source_t *s, fx_registry_t *r, const char *repo, const char *tag,
+                         const char *args)
+{
+    json_t *img = push(r, repo, tag, args);
+    if (!img)
+        return;
+    note_tag(s, repo, tag, json_str(img, "digest"));
+    note_blobs(s, repo, json_object_get(img, "blobs"));
+    json_decref(img);
+}
+
+static void source_index(source_t *s, fx_registry_t *r, const char *repo, const char *tag,
+                         const char *platforms)
+{
+    json_t *idx = fx_push_index(r, repo, tag, platforms);
+    CHECK(idx != NULL);
+    if (!idx)
+        return;
+    note_tag(s, repo, tag, json_str(idx, "digest"));
+    json_t *children = json_object_get(idx, "children");
+    for (size_t i = 0; i < json_array_size(children); i++)
+        note_blobs(s, repo, json_object_get(json_array_get(children, i), "blobs"));
+    json_decref(idx);
+}
+
+/* An artifact referring to the manifest of repo:tag, pushed by digest and
+ * under the referrers fallback tag "sha256-<hex of subject>". */
+static void source_artifact(source_t *s, fx_registry_t *r, const char *repo, const char *subject)
+{
+    char tag[80];
+    snprintf(tag, sizeof tag, "sha256-%s", subject + 7);
+    json_t *art = fx_push_artifact(r, repo, subject, tag);
+    CHECK(art != NULL);
+    if (!art)
+        return;
+    note_tag(s, repo, tag, json_str(art, "digest"));
+    note_blobs(s, repo, json_object_get(art, "blobs"));
+    if (s->n_artifacts < 4) {
+        snprintf(s->artifacts[s->n_artifacts], sizeof s->artifacts[0], "%s",
+                 json_str(art, "digest"));
+        snprintf(s->artifact_repo[s->n_artifacts], sizeof s->artifact_repo[0], "%s", repo);
+        s->n_artifacts++;
+    }
+    json_decref(art);
+}
+
+static const char *tag_digest(const source_t *s, const char *repo, const char *tag)
+{
+    for (size_t i = 0; i < s->n_tags; i++)
+        if (strcmp(s->tags[i].repo, repo) == 0 && strcmp(s->tags[i].tag, tag) == 0)
+            return s->tags[i].digest;
+    return NULL;
+}
+
+/* Several namespaces, a nested path, a top-level repository, Docker and OCI
+ * manifests, a multi-arch index, layers shared across repositories, and
+ * artifacts referring to an image and to an index. */
+static void source_fill(source_t *s, fx_registry_t *r)
+{
+    memset(s, 0, sizeof *s);
+    source_image(s, r, "ns1/app", "v1", "--layers 2 --shared-layer base:20000");
+    source_image(s, r, "ns1/app", "v2", "--layers 1 --shared-layer base:20000");
+    source_image(s, r, "ns2/a/b/c/repo", "v1",
+                 "--layers 1 --shared-layer base:20000 --shared-layer extra:5000");
+    source_image(s, r, "ns2/tools", "1.0", "--format docker --shared-layer extra:5000");
+    source_image(s, r, "solo", "1", "--layers 1");
+    source_index(s, r, "ns1/multi", "latest", "linux/amd64,linux/arm64/v8");
+    const char *app_v2 = tag_digest(s, "ns1/app", "v2");
+    const char *multi = tag_digest(s, "ns1/multi", "latest");
+    if (app_v2)
+        source_artifact(s, r, "ns1/app", app_v2);
+    if (multi)
+        source_artifact(s, r, "ns1/multi", multi);
+}
+
+/* Every tag of the source has the same digest in dst (under dst_prefix/). */
+static void check_source_copied(const source_t *s, fx_registry_t *src, fx_registry_t *dst)
+{
+    for (size_t i = 0; i < s->n_tags; i++)
+        check_same(src, dst, s->tags[i].repo, NULL, s->tags[i].tag, s->tags[i].digest);
+    for (size_t i = 0; i < s->n_artifacts; i++)
+        check_same(src, dst, s->artifact_repo[i], NULL, s->artifacts[i], s->artifacts[i]);
+}
+
+/* ------------------------------------------------------------ 1. mirror */
+
+static void test_mirror(void)
+{
+    fx_registry_t *a = registry(), *b = registry();
+    if (!a || !b)
+        goto out;
+    source_t s;
+    source_fill(&s, a);
+    char report[320];
+    snprintf(report, sizeof report, "%s/mirror.json", workdir);
+    ferry_run_t r;
+    int before = test_failures;
+    ferry(&r, "mirror %s %s %s --report '%s'", a->host, b->host, insecure(a->host, b->host),
+          report);
+    CHECK_INT(r.status, 0);
+    check_finished(&r, 0, 0, 0);
+    CHECK_CONTAINS(r.out, "Images: 8 migrated, 0 already present, 0 failed");
+    check_source_copied(&s, a, b);
+    CHECK_INT(s.n_tags, 8);
+
+    json_t *doc = load_json(report);
+    CHECK(doc != NULL);
+    CHECK_INT(json_array_size(json_object_get(doc, "items")), s.n_tags);
+    for (size_t i = 0; i < s.n_tags; i++) {
+        char source[512], target[512];
+        snprintf(source, sizeof source, "%s/%s:%s", a->host, s.tags[i].repo, s.tags[i].tag);
+        snprintf(target, sizeof target, "%s/%s:%s", b->host, s.tags[i].repo, s.tags[i].tag);
+        json_t *it = report_item(doc, source);
+        CHECK(it != NULL);
+        if (!it) {
+            fprintf(stderr, "  no report item for %s\n", source);
+            continue;
+        }
+        CHECK_STR(item_str(it, "kind"), "image");
+        CHECK_STR(item_str(it, "status"), "migrated");
+        CHECK_STR(item_str(it, "target"), target);
+        CHECK_STR(item_str(it, "digest"), s.tags[i].digest);
+        CHECK(json_is_null(json_object_get(it, "error")));
+    }
+    /* Each distinct blob crossed the network once; every other repository
+     * that needs it got it by a mount. */
+    CHECK_INT(report_count(doc, "blobs_copied"), s.n_digests);
+    CHECK_INT(report_count(doc, "blobs_copied") + report_count(doc, "blobs_mounted"),
+              s.n_repo_blobs);
+    CHECK(report_count(doc, "blobs_mounted") >= 3);
+    CHECK_INT(report_count(doc, "migrated"), s.n_tags);
+    CHECK_INT(report_count(doc, "failed"), 0);
+    json_decref(doc);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+out:
+    fx_registry_stop(&a);
+    fx_registry_stop(&b);
+}
+
+/* ------------------------------------------------------------ 2. --tags and --latest */
+
+static void test_latest(void)
+{
+    fx_registry_t *a = registry(), *b = registry();
+    if (!a || !b)
+        goto out;
+    static const char *const tags[][2] = {
+        {"v1", "2024-01-01T00:00:00Z"},      {"v2", "2024-03-01T00:00:00Z"},
+        {"v3", "2024-02-01T00:00:00Z"},      {"v10", "2024-05-01T12:00:00Z"},
+        {"v4", "2024-04-01T00:00:00Z"},      {"rc-9", "2024-09-01T00:00:00Z"},
+        {"v5-beta", "2024-08-01T00:00:00Z"}, {"nightly", "2025-01-01T00:00:00Z"},
+    };
+    for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {
+        char args[128];
+        snprintf(args, sizeof args, "--created %s --layers 1 --shared-layer base:3000", tags[i][1]);
+        json_decref(push(a, "app", tags[i][0], args));
+    }
+    ferry_run_t r;
+    int before = test_failures;
+    /* Matching ^v[0-9]+$: v1 v2 v3 v4 v10; the newest three: v10, v4, v2. */
+    ferry(&r, "copy %s/app %s/app --tags '^v[0-9]+$' --latest 3 %s", a->host, b->host,
+          insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    check_finished(&r, 0, 0, 0);
+    CHECK_STR(tags_of(b, "app"), "v10,v2,v4");
+    check_same(a, b, "app", NULL, "v10", NULL);
+    check_same(a, b, "app", NULL, "v4", NULL);
+    check_same(a, b, "app", NULL, "v2", NULL);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    /* --exclude-tags with --latest into another repository. */
+    before = test_failures;
+    ferry(&r, "copy %s/app %s/other --exclude-tags '^(v|rc)' --latest 1 %s", a->host, b->host,
+          insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    check_finished(&r, 0, 0, 0);
+    CHECK_STR(tags_of(b, "other"), "nightly");
+    check_same(a, b, "app", "other", "nightly", NULL);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+out:
+    fx_registry_stop(&a);
+    fx_registry_stop(&b);
+}
+
+/* ------------------------------------------------------------ 3. a re-run moves nothing */
+
+static void test_rerun(void)
+{
+    fx_registry_t *a = registry(), *b = registry();
+    if (!a || !b)
+        goto out;
+    source_t s;
+    source_fill(&s, a);
+    ferry_run_t r;
+    int before = test_failures;
+    ferry(&r, "mirror %s %s %s", a->host, b->host, insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    CHECK(blob_writes(b, 0) > 0);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    char report[320];
+    snprintf(report, sizeof report, "%s/rerun.json", workdir);
+    long mark = log_mark(b);
+    before = test_failures;
+    ferry(&r, "mirror %s %s %s --report '%s'", a->host, b->host, insecure(a->host, b->host),
+          report);
+    CHECK_INT(r.status, 0);
+    check_finished(&r, 0, 0, 0);
+    char line[128];
+    snprintf(line, sizeof line, "Images: 0 migrated, %zu already present, 0 failed", s.n_tags);
+    CHECK_CONTAINS(r.out, line);
+    CHECK_CONTAINS(r.out, "Blobs: 0 copied, 0 mounted");
+    CHECK_INT(blob_writes(b, mark), 0);
+    CHECK_INT(log_count(b, mark, "\"PUT /v2/", "/manifests/"), 0);
+    json_t *doc = load_json(report);
+    CHECK_INT(report_count(doc, "blobs_copied"), 0);
+    CHECK_INT(report_count(doc, "blobs_mounted"), 0);
+    CHECK_INT(report_count(doc, "bytes"), 0);
+    CHECK_INT(report_count(doc, "skipped"), s.n_tags);
+    json_t *items = json_object_get(doc, "items");
+    CHECK_INT(json_array_size(items), s.n_tags);
+    for (size_t i = 0; i < json_array_size(items); i++)
+        CHECK_STR(item_str(json_array_get(items, i), "status"), "skipped");
+    json_decref(doc);
+    check_source_copied(&s, a, b);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+out:
+    fx_registry_stop(&a);
+    fx_registry_stop(&b);
+}
+
+/* ------------------------------------------------------------ 4. --no-overwrite */
+
+static void test_nooverwrite(void)
+{
+    fx_registry_t *a = registry(), *b = registry();
+    if (!a || !b)
+        goto out;
+    json_t *src_v1 = push(a, "app", "v1", NULL);
+    json_t *src_v2 = push(a, "app", "v2", NULL);
+    json_t *dst_v1 = push(b, "app", "v1", "--seed planted-in-target");
+    if (!src_v1 || !src_v2 || !dst_v1)
+        goto free_images;
+    CHECK(strcmp(json_str(src_v1, "digest"), json_str(dst_v1, "digest")) != 0);
+    char report[320];
+    snprintf(report, sizeof report, "%s/nooverwrite.json", workdir);
+    ferry_run_t r;
+    int before = test_failures;
+    ferry(&r, "copy %s/app %s/app --no-overwrite --report '%s' %s", a->host, b->host, report,
+          insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    check_finished(&r, 0, 0, 0);
+    CHECK_CONTAINS(r.out, "Images: 1 migrated, 1 already present, 0 failed");
+    char d[DIGEST_STR_MAX];
+    CHECK_STR(skopeo(b, "app:v1", d), json_str(dst_v1, "digest"));
+    CHECK_STR(skopeo(b, "app:v2", d), json_str(src_v2, "digest"));
+    json_t *doc = load_json(report);
+    char source[512];
+    snprintf(source, sizeof source, "%s/app:v1", a->host);
+    json_t *it = report_item(doc, source);
+    CHECK(it != NULL);
+    CHECK_STR(item_str(it, "status"), "skipped");
+    CHECK_CONTAINS(item_str(it, "error"), "--no-overwrite");
+    snprintf(source, sizeof source, "%s/app:v2", a->host);
+    CHECK_STR(item_str(report_item(doc, source), "status"), "migrated");
+    json_decref(doc);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    /* Without the flag the differing tag is replaced. */
+    before = test_failures;
+    ferry(&r, "copy %s/app:v1 %s/app %s", a->host, b->host, insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    check_finished(&r, 0, 0, 0);
+    CHECK_STR(skopeo(b, "app:v1", d), json_str(src_v1, "digest"));
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+free_images:
+    json_decref(src_v1);
+    json_decref(src_v2);
+    json_decref(dst_v1);
+out:
+    fx_registry_stop(&a);
+    fx_registry_stop(&b);
+}
+
+/* ------------------------------------------------------------ 5. verify */
+
+static void test_verify(void)
+{
+    fx_registry_t *a = registry(), *b = registry();
+    if (!a || !b)
+        goto out;
+    json_decref(push(a, "ns/app", "v1", NULL));
+    json_decref(push(a, "ns/app", "v2", NULL));
+    json_t *idx = fx_push_index(a, "ns/multi", "latest", "linux/amd64,linux/arm64/v8");
+    CHECK(idx != NULL);
+    json_decref(idx);
+    ferry_run_t r;
+    int before = test_failures;
+    ferry(&r, "mirror %s %s %s", a->host, b->host, insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    ferry_run_free(&r);
+
+    ferry(&r, "verify %s %s %s", a->host, b->host, insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "verify: 3 tag(s) identical, 0 difference(s)");
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    /* A different image under the same tag in the target, and a tag the
+     * target lacks. */
+    json_decref(push(b, "ns/app", "v2", "--seed planted-difference"));
+    json_decref(push(a, "ns/app", "v3", NULL));
+    before = test_failures;
+    ferry(&r, "verify %s %s %s", a->host, b->host, insecure(a->host, b->host));
+    CHECK_INT(r.status, 1);
+    char line[256];
+    snprintf(line, sizeof line, "differs  %s/ns/app:v2", a->host);
+    CHECK_CONTAINS(r.out, line);
+    snprintf(line, sizeof line, "missing  %s/ns/app:v3", b->host);
+    CHECK_CONTAINS(r.out, line);
+    CHECK_CONTAINS(r.out, "verify: 2 tag(s) identical, 2 difference(s)");
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    /* verify of one repository pair, as for copy. */
+    before = test_failures;
+    ferry(&r, "verify %s/ns/multi %s/ns/multi %s", a->host, b->host, insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "verify: 1 tag(s) identical, 0 difference(s)");
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+out:
+    fx_registry_stop(&a);
+    fx_registry_stop(&b);
+}
+
+/* ------------------------------------------------------------ 6. --dry-run */
+
+static void test_dryrun(void)
+{
+    fx_registry_t *a = registry(), *b = registry();
+    if (!a || !b)
+        goto out;
+    source_t s;
+    source_fill(&s, a);
+    long mark = log_mark(b);
+    ferry_run_t r;
+    int before = test_failures;
+    char report[320];
+    snprintf(report, sizeof report, "%s/dryrun.json", workdir);
+    ferry(&r, "mirror %s %s --dry-run --report '%s' %s", a->host, b->host, report,
+          insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "Plan (dry run, nothing written):");
+    char line[256];
+    snprintf(line, sizeof line, "images: %zu to migrate, 0 already there, 0 failed to inspect",
+             s.n_tags);
+    CHECK_CONTAINS(r.out, line);
+    snprintf(line, sizeof line, "blobs: %zu to copy", s.n_digests);
+    CHECK_CONTAINS(r.out, line);
+    snprintf(line, sizeof line, "copy     %s/ns2/a/b/c/repo:v1 -> %s/ns2/a/b/c/repo:v1", a->host,
+             b->host);
+    CHECK_CONTAINS(r.out, line);
+    CHECK_INT(catalog_size(b), 0);
+    CHECK_INT(blob_writes(b, mark), 0);
+    CHECK_INT(log_count(b, mark, "\"PUT /v2/", "/manifests/"), 0);
+    CHECK(access(report, F_OK) != 0);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+out:
+    fx_registry_stop(&a);
+    fx_registry_stop(&b);
+}
+
+/* ------------------------------------------------------------ 7. bad arguments */
+
+static void expect_usage(const char *args, const char *message)
+{
+    ferry_run_t r;
+    int before = test_failures;
+    ferry(&r, "%s", args);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, message);
+    CHECK_STR(r.out, "");
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+}
+
+static void test_badargs(void)
+{
+    char path[320], args[700];
+    expect_usage("", "Usage: ferry COMMAND");
+    expect_usage("frobnicate", "unknown command 'frobnicate'");
+    expect_usage("mirror --bogus a.io b.io", "unrecognized option '--bogus'");
+    expect_usage("mirror a.io", "mirror needs SRC and DST");
+    expect_usage("copy", "copy needs SRC and DST");
+    expect_usage("sync", "sync needs one RULES_FILE");
+    expect_usage("mirror --jobs 0 a.io b.io",
+                 "--jobs must be a whole number from 1 to 1024, not '0'");
+    expect_usage("mirror --jobs many a.io b.io", "--jobs must be a whole number");
+    expect_usage("mirror --latest -1 a.io b.io", "--latest must be a whole number");
+    expect_usage("mirror --tags '(' a.io b.io", "(");
+    expect_usage("mirror --progress loud a.io b.io", "--progress must be");
+    expect_usage("copy 'Bad Ref!!' b.io/x", "source 'Bad Ref!!'");
+    expect_usage("copy a.io/x 'b.io/UPPER'", "target 'b.io/UPPER'");
+    expect_usage("copy a.io/x:v1 "
+                 "b.io/x@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                 "must name a repository");
+
+    snprintf(path, sizeof path, "%s/absent.json", workdir);
+    snprintf(args, sizeof args, "sync '%s'", path);
+    expect_usage(args, "cannot read");
+    snprintf(path, sizeof path, "%s/unreadable", workdir);
+    mkdir(path, 0700); /* a directory: unreadable as a file even for root */
+    snprintf(args, sizeof args, "sync '%s'", path);
+    expect_usage(args, path);
+    snprintf(path, sizeof path, "%s/malformed.json", workdir);
+    write_file(path, "{\"rules\": [{\"source\": \"a.io/x\", \"target\": }\n");
+    snprintf(args, sizeof args, "sync '%s'", path);
+    expect_usage(args, "malformed.json:1:");
+    snprintf(path, sizeof path, "%s/badrule.json", workdir);
+    write_file(path,
+               "{\"rules\": [{\"source\": \"a.io/x\", \"target\": \"b.io/y\", \"colour\": 1}]}\n");
+    snprintf(args, sizeof args, "sync '%s'", path);
+    expect_usage(args, "rules[0]");
+    snprintf(path, sizeof path, "%s/empty.json", workdir);
+    write_file(path, "{\"rules\": []}\n");
+    snprintf(args, sizeof args, "sync '%s'", path);
+    expect_usage(args, "holds no rules");
+    snprintf(path, sizeof path, "%s/badref.json", workdir);
+    write_file(path, "{\"rules\": [{\"source\": \"a.io/Bad Ref\", \"target\": \"b.io/y\"}]}\n");
+    snprintf(args, sizeof args, "sync '%s'", path);
+    expect_usage(args, "Bad Ref");
+    snprintf(path, sizeof path, "%s/bad.yaml", workdir);
+    write_file(path, "a.io/ns/x: [b.io/ns/x\n");
+    snprintf(args, sizeof args, "sync '%s'", path);
+    expect_usage(args, "bad.yaml:");
+    snprintf(args, sizeof args, "mirror --auth-file '%s/absent-config.json' a.io b.io", workdir);
+    expect_usage(args, "--auth-file");
+}
+
+/* ------------------------------------------------------------ 8. planted failures */
+
+static void test_failures_run(void)
+{
+    fx_registry_t *a = registry(), *b = registry();
+    fx_proxy_t *p = NULL;
+    json_t *missing = NULL, *ok = NULL, *broken = NULL, *bad_v1 = NULL, *bad_v2 = NULL;
+    if (!a || !b)
+        goto out;
+    ok = push(a, "ok/one", "v1", "--layers 2");
+    missing = push(a, "ns/missing", "v1", "--layers 2");
+    broken = push(a, "ns/broken", "v1", NULL);
+    bad_v1 = push(a, "ns/badman", "v1", NULL);
+    bad_v2 = push(a, "ns/badman", "v2", NULL);
+    p = fx_proxy_start(a->url);
+    CHECK(p != NULL);
+    if (!ok || !missing || !broken || !bad_v1 || !bad_v2 || !p)
+        goto out;
+    /* A layer only ns/missing has, gone from the source's storage. */
+    const char *layer = json_string_value(json_array_get(json_object_get(missing, "layers"), 1));
+    CHECK(layer != NULL);
+    if (!layer)
+        goto out;
+    CHECK_INT(fx_run(NULL, "rm '%s/storage/docker/registry/v2/blobs/sha256/%.2s/%s/data'", a->dir,
+                     layer + 7, layer + 7),
+              0);
+    CHECK_INT(fx_proxy_rule(p, "{\"match\":\"GET /v2/ns/broken/tags/list\",\"action\":\"status\","
+                               "\"status\":500,\"count\":-1}"),
+              0);
+    CHECK_INT(fx_proxy_rule(p, "{\"match\":\"/v2/ns/badman/manifests/v1$\",\"action\":\"status\","
+                               "\"status\":500,\"count\":-1}"),
+              0);
+    char report[320];
+    snprintf(report, sizeof report, "%s/failures.json", workdir);
+    ferry_run_t r;
+    int before = test_failures;
+    ferry(&r, "mirror %s %s --report '%s' %s", p->host, b->host, report,
+          insecure(p->host, b->host));
+    CHECK_INT(r.status, 1);
+    check_finished(&r, 1, 1, 1);
+    CHECK_CONTAINS(r.out, "Images: 2 migrated, 0 already present, 1 failed");
+    /* The others still migrate. */
+    char d[DIGEST_STR_MAX];
+    CHECK_STR(skopeo(b, "ok/one:v1", d), json_str(ok, "digest"));
+    CHECK_STR(skopeo(b, "ns/badman:v2", d), json_str(bad_v2, "digest"));
+    CHECK_STR(tags_of(b, "ns/badman"), "v2");
+    CHECK_STR(tags_of(b, "ns/missing"), "");
+    CHECK_STR(tags_of(b, "ns/broken"), "");
+
+    json_t *doc = load_json(report);
+    char source[512];
+    snprintf(source, sizeof source, "%s/ns/broken", p->host);
+    json_t *it = report_item(doc, source);
+    CHECK(it != NULL);
+    CHECK_STR(item_str(it, "kind"), "repository");
+    CHECK_STR(item_str(it, "status"), "failed");
+    CHECK_CONTAINS(item_str(it, "error"), "500");
+    snprintf(source, sizeof source, "%s/ns/badman:v1", p->host);
+    it = report_item(doc, source);
+    CHECK(it != NULL);
+    CHECK_STR(item_str(it, "kind"), "manifest");
+    CHECK_STR(item_str(it, "status"), "failed");
+    CHECK_CONTAINS(item_str(it, "error"), "500");
+    snprintf(source, sizeof source, "%s/ns/missing:v1", p->host);
+    it = report_item(doc, source);
+    CHECK(it != NULL);
+    CHECK_STR(item_str(it, "kind"), "image");
+    CHECK_STR(item_str(it, "status"), "failed");
+    CHECK_STR(item_str(it, "digest"), json_str(missing, "digest"));
+    CHECK_CONTAINS(item_str(it, "error"), layer);
+    CHECK_CONTAINS(item_str(it, "error"), "404");
+    CHECK_INT(report_count(doc, "failed"), 1);
+    CHECK_INT(report_count(doc, "repositories_failed"), 1);
+    CHECK_INT(report_count(doc, "manifests_failed"), 1);
+    CHECK_INT(report_count(doc, "migrated"), 2);
+    json_decref(doc);
+    /* The human summary names each failure too. */
+    CHECK_CONTAINS(r.out, "Failures (3):");
+    CHECK_CONTAINS(r.out, layer);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+out:
+    json_decref(ok);
+    json_decref(missing);
+    json_decref(broken);
+    json_decref(bad_v1);
+    json_decref(bad_v2);
+    fx_proxy_stop(&p);
+    fx_registry_stop(&a);
+    fx_registry_stop(&b);
+}
+
+/* ------------------------------------------------------------ 9. sync */
+
+static void test_sync(void)
+{
+    fx_registry_t *a = registry(), *b = registry();
+    if (!a || !b)
+        goto out;
+    source_t s;
+    source_fill(&s, a);
+    json_decref(push(a, "ns2/tools", "1.1", NULL));
+    json_decref(push(a, "ns2/tools", "2.0", NULL));
+
+    /* ferry's JSON rules: a tag selection, one image, and a whole prefix. */
+    char rules[320], text[2048];
+    snprintf(rules, sizeof rules, "%s/rules.json", workdir);
+    snprintf(text, sizeof text,
+             "{\"rules\": [\n"
+             "  {\"source\": \"%s/ns1/app\", \"target\": \"%s/copied/app\",\n"
+             "   \"tags\": {\"include\": \"^v\", \"exclude\": \"^v2$\"}},\n"
+             "  {\"source\": \"%s/ns1/multi:latest\", \"target\": \"%s/copied/multi\"},\n"
+             "  {\"source\": \"%s/ns2/tools\", \"target\": \"%s/copied/tools\", \"tags\": "
+             "[\"1.0\", \"2.0\"]}\n"
+             "]}\n",
+             a->host, b->host, a->host, b->host, a->host, b->host);
+    CHECK_INT(write_file(rules, text), 0);
+    ferry_run_t r;
+    int before = test_failures;
+    ferry(&r, "sync '%s' %s", rules, insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    check_finished(&r, 0, 0, 0);
+    CHECK_STR(tags_of(b, "copied/app"), "v1");
+    check_same(a, b, "ns1/app", "copied/app", "v1", tag_digest(&s, "ns1/app", "v1"));
+    check_same(a, b, "ns1/multi", "copied/multi", "latest", tag_digest(&s, "ns1/multi", "latest"));
+    CHECK_STR(tags_of(b, "copied/tools"), "1.0,2.0");
+    check_same(a, b, "ns2/tools", "copied/tools", "2.0", NULL);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    /* image-transfer's rule file, with its security file for the hosts. */
+    char yaml[320], security[320];
+    snprintf(yaml, sizeof yaml, "%s/rules.yaml", workdir);
+    snprintf(security, sizeof security, "%s/security.yaml", workdir);
+    snprintf(text, sizeof text,
+             "# image-transfer --ruleFile\n"
+             "%s/ns2/a/b/c/repo: %s/yaml/deep/repo\n"
+             "%s/ns1/multi:latest: %s/yaml/multi:latest\n"
+             "%s/ns2/tools:1.0,1.1: %s/yaml/tools\n"
+             "%s/ns1/app:v2: %s/yaml/app\n",
+             a->host, b->host, a->host, b->host, a->host, b->host, a->host, b->host);
+    CHECK_INT(write_file(yaml, text), 0);
+    snprintf(text, sizeof text, "%s:\n  insecure: true\n%s:\n  insecure: true\n", a->host, b->host);
+    CHECK_INT(write_file(security, text), 0);
+    before = test_failures;
+    ferry(&r, "sync '%s' --security-file '%s' --progress none", yaml, security);
+    CHECK_INT(r.status, 0);
+    check_finished(&r, 0, 0, 0);
+    CHECK_STR(tags_of(b, "yaml/deep/repo"), "v1");
+    check_same(a, b, "ns2/a/b/c/repo", "yaml/deep/repo", "v1",
+               tag_digest(&s, "ns2/a/b/c/repo", "v1"));
+    check_same(a, b, "ns1/multi", "yaml/multi", "latest", tag_digest(&s, "ns1/multi", "latest"));
+    CHECK_STR(tags_of(b, "yaml/tools"), "1.0,1.1");
+    check_same(a, b, "ns2/tools", "yaml/tools", "1.0", tag_digest(&s, "ns2/tools", "1.0"));
+    check_same(a, b, "ns2/tools", "yaml/tools", "1.1", NULL);
+    /* One image brings the artifact that refers to it (its fallback tag). */
+    char want[128];
+    const char *app_v2 = tag_digest(&s, "ns1/app", "v2");
+    snprintf(want, sizeof want, "sha256-%s,v2", app_v2 ? app_v2 + 7 : "?");
+    CHECK_STR(tags_of(b, "yaml/app"), want);
+    check_same(a, b, "ns1/app", "yaml/app", s.artifacts[0], s.artifacts[0]);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    /* A location rule mirrors a prefix under another prefix. */
+    snprintf(rules, sizeof rules, "%s/prefix.json", workdir);
+    snprintf(text, sizeof text,
+             "{\"rules\": [{\"source\": \"%s/ns2\", \"target\": \"%s/moved\"}]}\n", a->host,
+             b->host);
+    CHECK_INT(write_file(rules, text), 0);
+    before = test_failures;
+    ferry(&r, "sync '%s' %s", rules, insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    check_finished(&r, 0, 0, 0);
+    CHECK_CONTAINS(r.out, "Images: 4 migrated");
+    check_same(a, b, "ns2/a/b/c/repo", "moved/a/b/c/repo", "v1", NULL);
+    CHECK_STR(tags_of(b, "moved/tools"), "1.0,1.1,2.0");
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    /* So does mirror, given host/prefix. */
+    before = test_failures;
+    ferry(&r, "mirror %s/ns2 %s/via/mirror %s", a->host, b->host, insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    check_finished(&r, 0, 0, 0);
+    CHECK_CONTAINS(r.out, "Images: 4 migrated");
+    check_same(a, b, "ns2/a/b/c/repo", "via/mirror/a/b/c/repo", "v1", NULL);
+    CHECK_STR(tags_of(b, "via/mirror/tools"), "1.0,1.1,2.0");
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+out:
+    fx_registry_stop(&a);
+    fx_registry_stop(&b);
+}
+
+/* ------------------------------------------------------------ main */
+
+typedef struct subtest {
+    const char *name;
+    void (*run)(void);
+} subtest_t;
+
+static const subtest_t subtests[] = {
+    {"mirror", test_mirror},           {"latest", test_latest},         {"rerun", test_rerun},
+    {"nooverwrite", test_nooverwrite}, {"verify", test_verify},         {"dryrun", test_dryrun},
+    {"badargs", test_badargs},         {"failures", test_failures_run}, {"sync", test_sync},
+};
+
+int main(int argc, char **argv)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(workdir, sizeof workdir, "%s/ferry-e2e-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(workdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    /* No credentials of the machine's user reach the test registries. */
+    char config_dir[300];
+    snprintf(config_dir, sizeof config_dir, "%s/docker", workdir);
+    mkdir(config_dir, 0700);
+    setenv("DOCKER_CONFIG", config_dir, 1);
+
+    size_t n = sizeof subtests / sizeof subtests[0];
+    int ran = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (argc > 1 && strcmp(argv[1], subtests[i].name) != 0)
+            continue;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int before = test_failures;
+        fprintf(stderr, "== %s\n", subtests[i].name);
+        subtests[i].run();
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        fprintf(stderr, "== %s: %s in %.1f s\n", subtests[i].name,
+                test_failures > before ? "FAILED" : "ok",
+                (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+        ran++;
+    }
+    if (!ran) {
+        fprintf(stderr, "unknown sub-test '%s'; one of:", argv[1]);
+        for (size_t i = 0; i < n; i++)
+            fprintf(stderr, " %s", subtests[i].name);
+        fprintf(stderr, "\n");
+        return 2;
+    }
+    const char *keep = getenv("FX_KEEP");
+    if (!(keep && *keep && strcmp(keep, "0") != 0))
+        fx_run(NULL, "rm -rf '%s'", workdir);
+    return test_report();
+}
