@@ -164,8 +164,8 @@ int ccr2tcr_main(int argc, char **argv)
     int rc = cli_parse(&cli, argc, argv, &extra);
     tcapi_t *ccr_api = NULL, *tcr_api = NULL;
     tcapi_instance_t inst = {0};
-    char **repos = NULL, **namespaces = NULL;
-    size_t n_repos = 0, n_namespaces = 0;
+    char **repos = NULL, **namespaces = NULL, **personal_ns = NULL;
+    size_t n_repos = 0, n_namespaces = 0, n_personal_ns = 0;
     char *tcr_user = NULL, *tcr_pass = NULL;
     mig_t *m = NULL;
     ferry_err_t err;
@@ -231,6 +231,10 @@ int ccr2tcr_main(int argc, char **argv)
         fprintf(stderr, "ferry: %s\n", err.message);
         goto out;
     }
+    if (tcapi_personal_namespaces(ccr_api, &personal_ns, &n_personal_ns, &err) < 0) {
+        fprintf(stderr, "ferry: %s\n", err.message);
+        goto out;
+    }
     if (tcapi_namespaces(tcr_api, inst.id, &namespaces, &n_namespaces, &err) < 0) {
         fprintf(stderr, "ferry: %s\n", err.message);
         goto out;
@@ -259,12 +263,13 @@ int ccr2tcr_main(int argc, char **argv)
     if (src < 0 || dst < 0)
         goto out;
 
-    /* Namespaces first: one that cannot be created fails every repository it holds. */
+    /* Namespaces first, empty ones too (as the Personal Edition lists them): one
+     * that cannot be created fails every repository it holds. */
     char **failed_ns = NULL;
     size_t n_failed_ns = 0;
     char **failed_why = NULL;
-    for (size_t i = 0; i < n_repos; i++) {
-        char *ns = namespace_of(repos[i]);
+    for (size_t i = 0; i < n_personal_ns + n_repos; i++) {
+        char *ns = i < n_personal_ns ? strdup(personal_ns[i]) : namespace_of(repos[i - n_personal_ns]);
         if (!ns)
             continue;
         if (!strv_has(namespaces, n_namespaces, ns) && !strv_has(failed_ns, n_failed_ns, ns)) {
@@ -347,6 +352,7 @@ out:
     mig_destroy(&m);
     tcapi_strv_free(repos, n_repos);
     tcapi_strv_free(namespaces, n_namespaces);
+    tcapi_strv_free(personal_ns, n_personal_ns);
     tcapi_instance_clear(&inst);
     tcapi_destroy(&ccr_api);
     tcapi_destroy(&tcr_api);
