@@ -16,6 +16,7 @@
 #include "coordinator/ccr2tcr.h"
 #include "coordinator/cli.h"
 #include "coordinator/mig.h"
+#include "coordinator/rewrite.h"
 #include "coordinator/rules.h"
 #include "proto/proto.h"
 
@@ -273,6 +274,8 @@ int main(int argc, char **argv)
         return cmd_migrate(cmd, argc - 1, argv + 1);
     if (strcmp(cmd, "ccr2tcr") == 0)
         return ccr2tcr_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "rewrite") == 0)
+        return rewrite_main(argc - 1, argv + 1);
     if (strcmp(cmd, "keygen") == 0)
         return cmd_keygen(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", cmd);

@@ -396,6 +396,78 @@ out:
 
 /* ---- YAML ---- */
 
+/* Deepest nesting of YAML collections accepted: these files need 2; libyaml
+ * slows down quadratically on deep flow nesting ("[[[[..."). */
+#define RULES_YAML_DEPTH_MAX 16
+
+/* Turns the parser's error into a message with the line (and column). */
+static int rules_yaml_error(const char *path, const yaml_parser_t *parser, const char *data,
+                            size_t len, ferry_err_t *err)
+{
+    const char *problem = parser->problem ? parser->problem : "syntax error";
+    if (parser->error == YAML_MEMORY_ERROR)
+        return ferry_err_set(err, FERRY_ENOMEM, "out of memory parsing %.*s", RULES_SHOW_MAX, path);
+    if (parser->error == YAML_READER_ERROR) {
+        /* The reader reports a byte offset, not a mark. */
+        size_t line = 1;
+        for (size_t i = 0; i < parser->problem_offset && i < len; i++)
+            line += data[i] == '\n';
+        return ferry_err_set(err, FERRY_EINVAL, "%.*s:%zu: %s (byte %zu)", RULES_SHOW_MAX, path,
+                             line, problem, parser->problem_offset);
+    }
+    if (parser->context)
+        return ferry_err_set(err, FERRY_EINVAL, "%.*s:%zu:%zu: %s %s (line %zu)", RULES_SHOW_MAX,
+                             path, parser->problem_mark.line + 1, parser->problem_mark.column + 1,
+                             problem, parser->context, parser->context_mark.line + 1);
+    return ferry_err_set(err, FERRY_EINVAL, "%.*s:%zu:%zu: %s", RULES_SHOW_MAX, path,
+                         parser->problem_mark.line + 1, parser->problem_mark.column + 1, problem);
+}
+
+/* A first pass over the events: syntax errors, nesting deeper than
+ * RULES_YAML_DEPTH_MAX and more than one document are refused before the
+ * document is built. */
+static int rules_yaml_check(const char *path, const char *data, size_t len, ferry_err_t *err)
+{
+    yaml_parser_t parser;
+    yaml_event_t event;
+    int rc = 0, depth = 0, documents = 0;
+    if (!yaml_parser_initialize(&parser))
+        return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+    for (bool done = false; !done && !rc;) {
+        if (!yaml_parser_parse(&parser, &event)) {
+            rc = rules_yaml_error(path, &parser, data, len, err);
+            break;
+        }
+        switch (event.type) {
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (++depth > RULES_YAML_DEPTH_MAX)
+                rc = ferry_err_set(err, FERRY_EINVAL, "%.*s:%zu: nested deeper than %d levels",
+                                   RULES_SHOW_MAX, path, event.start_mark.line + 1,
+                                   RULES_YAML_DEPTH_MAX);
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        case YAML_DOCUMENT_START_EVENT:
+            if (++documents > 1)
+                rc = ferry_err_set(err, FERRY_EINVAL, "%.*s:%zu: holds more than one YAML document",
+                                   RULES_SHOW_MAX, path, event.start_mark.line + 1);
+            break;
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&event);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
 /* Parses path's single YAML document into *doc (caller deletes it when
  * *loaded). An empty file gives a document without a root node. */
 static int rules_yaml_load(const char *path, yaml_document_t *doc, bool *loaded, ferry_err_t *err)
@@ -404,9 +476,10 @@ static int rules_yaml_load(const char *path, yaml_document_t *doc, bool *loaded,
     size_t len = 0;
     yaml_parser_t parser;
     bool parser_ready = false;
-    yaml_document_t extra;
     *loaded = false;
     int rc = rules_read_file(path, &data, &len, err);
+    if (!rc)
+        rc = rules_yaml_check(path, data, len, err);
     if (rc)
         goto out;
     if (!yaml_parser_initialize(&parser)) {
@@ -415,45 +488,12 @@ static int rules_yaml_load(const char *path, yaml_document_t *doc, bool *loaded,
     }
     parser_ready = true;
     yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
-    if (!yaml_parser_load(&parser, doc))
-        goto syntax;
-    *loaded = true;
-    if (!yaml_parser_load(&parser, &extra))
-        goto syntax;
-    bool more = yaml_document_get_root_node(&extra) != NULL;
-    yaml_document_delete(&extra);
-    if (more) {
-        rc = ferry_err_set(err, FERRY_EINVAL, "%.*s: holds more than one YAML document",
-                           RULES_SHOW_MAX, path);
+    if (!yaml_parser_load(&parser, doc)) {
+        rc = rules_yaml_error(path, &parser, data, len, err);
         goto out;
     }
-    goto out;
-syntax:
-    if (parser.error == YAML_MEMORY_ERROR) {
-        rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory parsing %.*s", RULES_SHOW_MAX, path);
-    } else if (parser.error == YAML_READER_ERROR) {
-        /* The reader reports a byte offset, not a mark. */
-        size_t line = 1;
-        for (size_t i = 0; i < parser.problem_offset && i < len; i++)
-            line += data[i] == '\n';
-        rc =
-            ferry_err_set(err, FERRY_EINVAL, "%.*s:%zu: %s (byte %zu)", RULES_SHOW_MAX, path, line,
-                          parser.problem ? parser.problem : "cannot decode", parser.problem_offset);
-    } else if (parser.context) {
-        rc = ferry_err_set(err, FERRY_EINVAL, "%.*s:%zu:%zu: %s %s (line %zu)", RULES_SHOW_MAX,
-                           path, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                           parser.problem ? parser.problem : "syntax error", parser.context,
-                           parser.context_mark.line + 1);
-    } else {
-        rc = ferry_err_set(err, FERRY_EINVAL, "%.*s:%zu:%zu: %s", RULES_SHOW_MAX, path,
-                           parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-                           parser.problem ? parser.problem : "syntax error");
-    }
+    *loaded = true;
 out:
-    if (rc && *loaded) {
-        yaml_document_delete(doc);
-        *loaded = false;
-    }
     if (parser_ready)
         yaml_parser_delete(&parser);
     free(data);
