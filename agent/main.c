@@ -106,7 +106,7 @@ int main(int argc, char **argv)
     }
     agent_opts_t opts = {0};
     const char *server_key_file = NULL, *key_file = NULL;
-    long v;
+    long v = 0;
     int c;
     while ((c = getopt_long(argc, argv, "c:j:hV", options, NULL)) != -1) {
         switch (c) {

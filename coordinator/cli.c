@@ -91,7 +91,7 @@ volatile sig_atomic_t cli_stop_requested;
 
 int cli_parse(cli_t *cli, int argc, char **argv, const cli_extra_t *extra)
 {
-    long v;
+    long v = 0;
     int c;
     ferry_err_t err;
     cli->opts.retries = 3;
