@@ -63,15 +63,9 @@ static int parse_int(const char *text, const char *flag, long min, long max, lon
 
 static int keygen(const char *path)
 {
-    char pub[41], sec[41];
+    char pub[41];
     ferry_err_t err;
-    if (proto_keygen(pub, sec) < 0) {
-        fprintf(stderr, "ferry-agent: cannot generate a key pair (libzmq without CURVE?)\n");
-        return 1;
-    }
-    char pub_path[4096];
-    snprintf(pub_path, sizeof pub_path, "%s.pub", path);
-    if (proto_key_write(path, pub, sec, &err) < 0 || proto_key_write(pub_path, pub, NULL, &err) < 0) {
+    if (proto_keygen_files(path, pub, &err) < 0) {
         fprintf(stderr, "ferry-agent: %s\n", err.message);
         return 1;
     }

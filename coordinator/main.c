@@ -232,15 +232,9 @@ static int cmd_keygen(int argc, char **argv)
 {
     if (argc != 2)
         return usage_error("usage: ferry keygen FILE");
-    char pub[41], sec[41];
+    char pub[41];
     ferry_err_t err;
-    if (proto_keygen(pub, sec) < 0) {
-        fprintf(stderr, "ferry: cannot generate a key pair (libzmq without CURVE?)\n");
-        return 2;
-    }
-    char pub_path[4096];
-    snprintf(pub_path, sizeof pub_path, "%s.pub", argv[1]);
-    if (proto_key_write(argv[1], pub, sec, &err) < 0 || proto_key_write(pub_path, pub, NULL, &err) < 0) {
+    if (proto_keygen_files(argv[1], pub, &err) < 0) {
         fprintf(stderr, "ferry: %s\n", err.message);
         return 2;
     }

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -549,4 +550,21 @@ bool proto_endpoint_is_local(const char *endpoint)
     if (inet_pton(AF_INET6, name, &v6) == 1)
         return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
     return false;
+}
+
+int proto_keygen_files(const char *path, char public_z85[41], ferry_err_t *err)
+{
+    char secret_z85[41];
+    if (proto_keygen(public_z85, secret_z85) < 0)
+        return ferry_err_set(err, FERRY_EUNSUPPORTED,
+                             "cannot generate a key pair (libzmq built without CURVE?)");
+    char pub_path[4096];
+    int n = snprintf(pub_path, sizeof pub_path, "%s.pub", path);
+    int rc = n < 0 || (size_t)n >= sizeof pub_path
+                 ? ferry_err_set(err, FERRY_EINVAL, "key file path too long")
+                 : proto_key_write(path, public_z85, secret_z85, err);
+    if (rc == 0)
+        rc = proto_key_write(pub_path, public_z85, NULL, err);
+    OPENSSL_cleanse(secret_z85, sizeof secret_z85);
+    return rc;
 }
