@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,9 @@ static void usage(FILE *out)
             "      --id NAME           agent name (default: hostname-pid)\n"
             "      --server-key FILE   coordinator's public key file: turns CURVE on\n"
             "      --key FILE          this agent's key pair file (from `ferry-agent keygen`)\n"
+            "      --insecure-control  talk to a non-loopback coordinator without CURVE (the\n"
+            "                          coordinator must say --insecure-control too); registry\n"
+            "                          credentials then cross the network in the clear\n"
             "      --grace SECONDS     time to finish running tasks when stopping (default 30)\n"
             "      --buffer-mib N      stream buffer per transfer in MiB (default 1)\n"
             "      --log-level LEVEL   error, warn, info or debug (default info)\n"
@@ -42,7 +46,8 @@ static void usage(FILE *out)
             "  -h, --help              show this help and exit\n"
             "  -V, --version           print the version and exit\n"
             "\n"
-            "CURVE is required when the endpoint is not loopback: give --server-key and --key.\n"
+            "CURVE is required when the endpoint is not loopback: give --server-key and --key\n"
+            "(or --insecure-control).\n"
             "Key files: `ferry-agent keygen FILE` writes FILE (key pair, mode 0600) and\n"
             "FILE.pub (public key, to add to the coordinator's allowlist).\n");
 }
@@ -75,7 +80,10 @@ static int keygen(const char *path)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_ID = 256, OPT_SERVER_KEY, OPT_KEY, OPT_GRACE, OPT_BUFFER, OPT_LOG_LEVEL, OPT_LOG_JSON };
+    enum {
+        OPT_ID = 256, OPT_SERVER_KEY, OPT_KEY, OPT_GRACE, OPT_BUFFER, OPT_LOG_LEVEL, OPT_LOG_JSON,
+        OPT_INSECURE_CONTROL,
+    };
     static const struct option options[] = {
         {"connect", required_argument, NULL, 'c'},
         {"jobs", required_argument, NULL, 'j'},
@@ -86,6 +94,7 @@ int main(int argc, char **argv)
         {"buffer-mib", required_argument, NULL, OPT_BUFFER},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"log-json", no_argument, NULL, OPT_LOG_JSON},
+        {"insecure-control", no_argument, NULL, OPT_INSECURE_CONTROL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -100,6 +109,7 @@ int main(int argc, char **argv)
     }
     agent_opts_t opts = {0};
     const char *server_key_file = NULL, *key_file = NULL;
+    bool insecure_control = false;
     long v = 0;
     int c;
     while ((c = getopt_long(argc, argv, "c:j:hV", options, NULL)) != -1) {
@@ -143,6 +153,9 @@ int main(int argc, char **argv)
         case OPT_LOG_JSON:
             log_set_json(true);
             break;
+        case OPT_INSECURE_CONTROL:
+            insecure_control = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -177,10 +190,10 @@ int main(int argc, char **argv)
         opts.server_public = server_pub;
         opts.public_key = pub;
         opts.secret_key = sec;
-    } else if (!proto_endpoint_is_local(opts.endpoint)) {
+    } else if (!proto_endpoint_is_local(opts.endpoint) && !insecure_control) {
         fprintf(stderr,
                 "ferry-agent: %s is not a loopback endpoint: CURVE is required; give --server-key "
-                "and --key\n",
+                "and --key (or --insecure-control)\n",
                 opts.endpoint);
         return 2;
     }

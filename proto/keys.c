@@ -323,6 +323,20 @@ static int allowlist_load(proto_zap_t *self, const char *path, ferry_err_t *err)
          * at most 82 of 85), so a leading '#' is unambiguous. */
         if (len == 0 || line[0] == '#')
             continue;
+        /* A key file's "public = KEY" line counts too, so that agents' .pub
+         * files can simply be concatenated into an allowlist. */
+        if (len > 6 && strncmp(line, "public", 6) == 0) {
+            size_t i = 6;
+            while (i < len && (line[i] == ' ' || line[i] == '\t'))
+                i++;
+            if (i < len && line[i] == '=') {
+                i++;
+                while (i < len && (line[i] == ' ' || line[i] == '\t'))
+                    i++;
+                line += i;
+                len -= i;
+            }
+        }
         size_t word = 0;
         while (word < len && line[word] != ' ' && line[word] != '\t')
             word++;

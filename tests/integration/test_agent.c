@@ -1460,6 +1460,29 @@ static long env_mb(const char *name, long dflt)
 }
 
 /* 10. Sixteen large blobs at once stay in bounded memory. */
+/* Off loopback without CURVE the agent refuses to start (exit 2, before it
+ * connects anywhere), unless told --insecure-control; its key options are
+ * checked as well. Nothing here opens a connection. */
+static void test_refuse(void)
+{
+    char *out = NULL;
+    int rc = fx_run(&out, "%s --connect tcp://10.200.0.1:7400 2>&1", FERRY_AGENT_BIN);
+    CHECK_INT(rc, 2);
+    CHECK_CONTAINS(out, "CURVE is required");
+    free(out);
+    out = NULL;
+    rc = fx_run(&out, "%s --connect tcp://10.200.0.1:7400 --server-key /nonexistent/key 2>&1",
+                FERRY_AGENT_BIN);
+    CHECK_INT(rc, 2);
+    CHECK_CONTAINS(out, "--key");
+    free(out);
+    out = NULL;
+    rc = fx_run(&out, "%s --help", FERRY_AGENT_BIN);
+    CHECK_INT(rc, 0);
+    CHECK_CONTAINS(out, "--insecure-control");
+    free(out);
+}
+
 static void test_memory(void)
 {
     enum { N = 16 };
@@ -1570,7 +1593,7 @@ int main(int argc, char **argv)
         {"tasks", test_tasks},       {"manifest", test_manifest}, {"mount", test_mount},
         {"digest", test_digest},     {"resume", test_resume},     {"reconnect", test_reconnect},
         {"curve", test_curve},       {"hostile", test_hostile},   {"sigterm", test_sigterm},
-        {"memory", test_memory},     {"throughput", test_throughput},
+        {"memory", test_memory},     {"throughput", test_throughput}, {"refuse", test_refuse},
     };
     bool known = !only;
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)

@@ -954,6 +954,22 @@ static void test_curve_zap(void)
     CHECK(zap == NULL);
     proto_zap_destroy(&zap);
 
+    /* agents' .pub files concatenated make an allowlist */
+    {
+        char pub_a[41], sec_a[41], pub_b[41], sec_b[41], listing[256];
+        CHECK_INT(proto_keygen(pub_a, sec_a), 0);
+        CHECK_INT(proto_keygen(pub_b, sec_b), 0);
+        snprintf(listing, sizeof listing, "# ferry CURVE key (public)\npublic = %s\npublic=%s\n", pub_a,
+                 pub_b);
+        write_text(allow, listing);
+        proto_zap_t *from_pub = proto_zap_new(ctx, allow, &err);
+        CHECK(from_pub != NULL);
+        proto_zap_destroy(&from_pub);
+        snprintf(listing, sizeof listing, "publicity = %s\n", pub_a);
+        write_text(allow, listing);
+        CHECK(proto_zap_new(ctx, allow, &err) == NULL);
+    }
+
     /* a malformed allowlist is refused with its line */
     write_text(allow, "# ok\nnot-a-key\n");
     CHECK(proto_zap_new(ctx, allow, &err) == NULL);
