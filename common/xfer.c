@@ -12,6 +12,7 @@
 
 enum xfer_state {
     X_SRC_HEAD = 1, /* learning the blob's size from the source */
+    X_PROBE,        /* mount from the target repository itself: 201 = present, 202 = upload */
     X_HEAD,         /* does the target have it? */
     X_MOUNT,        /* cross-repository mount */
     X_START,        /* POST: new upload */
@@ -504,6 +505,25 @@ static void on_ctl(reg_op_t *op, void *ud)
             x->op = reg_upload_start(x->dst, x->dst_repo, on_ctl, x);
         }
         goto started;
+    case X_PROBE:
+        if (rc < 0) {
+            /* A registry that refuses the probe: ask with HEAD instead. */
+            reg_op_destroy(&op);
+            x->state = X_HEAD;
+            x->op = reg_blob_head(x->dst, x->dst_repo, x->digest, on_ctl, x);
+            goto started;
+        }
+        if (reg_op_mounted(op)) {
+            reg_op_destroy(&op);
+            x->outcome = XFER_SKIPPED;
+            x->confirmed = x->size;
+            x_finish(x, 0);
+            return;
+        }
+        x->outcome = XFER_COPIED;
+        x_start_upload_at(x, reg_op_location(op), reg_op_chunk_min(op));
+        reg_op_destroy(&op);
+        return;
     case X_MOUNT:
     case X_START:
         if (rc < 0)
@@ -610,9 +630,9 @@ xfer_t *xfer_blob(reg_t *src, const char *src_repo, reg_t *dst, const char *dst_
     if (x->opts.buffer_size < XFER_RING_MIN)
         x->opts.buffer_size = XFER_RING_MIN;
     if (!x->opts.monolithic_max)
-        x->opts.monolithic_max = 16 * 1024 * 1024;
+        x->opts.monolithic_max = 64 * 1024 * 1024;
     if (!x->opts.chunk_size)
-        x->opts.chunk_size = 16 * 1024 * 1024;
+        x->opts.chunk_size = 64 * 1024 * 1024;
     if (!x->opts.max_resumes)
         x->opts.max_resumes = 8;
     x->snap_off[0] = x->snap_off[1] = -1;
@@ -644,6 +664,12 @@ xfer_t *xfer_blob(reg_t *src, const char *src_repo, reg_t *dst, const char *dst_
         x->state = x->mount_from ? X_MOUNT : X_START;
         x->op = x->mount_from ? reg_blob_mount(dst, dst_repo, digest, mount_from, on_ctl, x)
                               : reg_upload_start(dst, dst_repo, on_ctl, x);
+    } else if (!x->mount_from) {
+        /* One request instead of HEAD then POST: a mount from the target
+         * repository itself answers 201 when the blob is there, else 202
+         * with the upload to use. */
+        x->state = X_PROBE;
+        x->op = reg_blob_mount(dst, dst_repo, digest, dst_repo, on_ctl, x);
     } else {
         x->state = X_HEAD;
         x->op = reg_blob_head(dst, dst_repo, digest, on_ctl, x);

@@ -1,7 +1,9 @@
 /* xfer — blob transfers between two registries, streamed with bounded memory.
  *
  * A transfer copies one blob from a source repository to a target repository:
- * HEAD on the target (present: skipped), an optional cross-repository mount
+ * a probe of the target (a mount from the target repository itself: 201 means
+ * present and skipped, 202 opens the upload; HEAD where a registry refuses
+ * that), an optional cross-repository mount
  * (a 202 answer falls back to copying), then a source GET streamed through a
  * fixed ring buffer into the target upload, hashed on the way. Small blobs go
  * in one PUT with Content-Length; large ones in PATCH chunks that resume from
@@ -28,8 +30,8 @@ enum xfer_outcome {
 
 typedef struct xfer_opts {
     size_t buffer_size;     /* ring buffer per transfer (default 1 MiB) */
-    int64_t monolithic_max; /* blobs up to this size go in one PUT (default 16 MiB) */
-    int64_t chunk_size;     /* PATCH size above it (default 16 MiB; raised to the registry's minimum) */
+    int64_t monolithic_max; /* blobs up to this size go in one PUT (default 64 MiB) */
+    int64_t chunk_size;     /* PATCH size above it (default 64 MiB; raised to the registry's minimum) */
     int max_resumes;        /* source and upload resumes allowed (default 8) */
     bool skip_head;         /* do not HEAD the target first */
 } xfer_opts_t;

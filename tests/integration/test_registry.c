@@ -376,6 +376,18 @@ static void test_resume_and_retry(void)
     CHECK_INT(xfer_wait(x), 0);
     xfer_destroy(&x);
 
+    /* A registry that refuses mount requests: the transfer asks with HEAD
+     * and POST instead. */
+    CHECK_INT(fx_proxy_rule(pb, "{\"match\":\"POST /v2/.+[?]mount=\",\"action\":\"status\",\"status\":405,\"count\":-1}"), 0);
+    x = xfer_blob(src, "big/one", dst, "big/three", d, size, NULL, NULL, NULL, NULL);
+    CHECK_INT(xfer_wait(x), 0);
+    CHECK_INT(xfer_outcome(x), XFER_COPIED);
+    xfer_destroy(&x);
+    x = xfer_blob(src, "big/one", dst, "big/three", d, size, NULL, NULL, NULL, NULL);
+    CHECK_INT(xfer_wait(x), 0);
+    CHECK_INT(xfer_outcome(x), XFER_SKIPPED);
+    xfer_destroy(&x);
+
     /* 429 storm with Retry-After on manifests. */
     CHECK_INT(fx_proxy_rule(pa, "{\"match\":\"GET /v2/big/one/manifests/\",\"action\":\"status\",\"status\":429,\"retry_after\":1,\"count\":2}"), 0);
     op = reg_manifest_get(src, "big/one", "1", NULL, NULL);
