@@ -434,8 +434,21 @@ static void agent_on_task(agent_t *a, proto_msg_t **msg_p)
         }
     }
     if ((int)a->n_tasks >= a->jobs) {
-        log_warn("dropping task %llu: the coordinator exceeded our capacity of %d",
+        /* Answer it, so the coordinator's lease ends and the task goes
+         * elsewhere; dropped silently, it would wait for us forever. */
+        log_warn("refusing task %llu: the coordinator exceeded our capacity of %d",
                  (unsigned long long)id, a->jobs);
+        proto_msg_t *m = proto_msg_new(PROTO_RESULT);
+        if (!m)
+            return;
+        m->result.task_id = id;
+        m->result.outcome = PROTO_OUTCOME_FAILED;
+        m->result.error_class = PROTO_ERROR_RETRYABLE;
+        if (proto_str_set(&m->result.error_code, ferry_code_name(FERRY_ECANCELED)) == 0 &&
+            proto_str_set(&m->result.message, "the agent was at capacity; task not started") == 0)
+            agent_report(a, m);
+        else
+            proto_msg_destroy(&m);
         return;
     }
     task_run_t *t = calloc(1, sizeof *t);

@@ -16,6 +16,9 @@ typedef struct agent_entry {
     uint32_t capacity;     /* last HELLO or CREDIT */
     uint64_t *leases;      /* task ids outstanding on it */
     size_t n_leases, cap_leases;
+    uint64_t *canceled;    /* tasks it still ran when it said HELLO, that we canceled:
+                              each holds a slot until its RESULT comes */
+    size_t n_canceled, cap_canceled;
     int64_t last_recv_ms;  /* liveness */
     int64_t last_send_ms;  /* heartbeats */
 } agent_entry_t;
@@ -61,29 +64,47 @@ static void send_disconnect(dispatch_t *d, const void *rid, size_t len, const ch
     proto_msg_destroy(&m);
 }
 
-static bool lease_remove(agent_entry_t *a, uint64_t task_id)
+static bool ids_remove(uint64_t *ids, size_t *n, uint64_t task_id)
 {
-    for (size_t i = 0; i < a->n_leases; i++) {
-        if (a->leases[i] == task_id) {
-            a->leases[i] = a->leases[--a->n_leases];
+    for (size_t i = 0; i < *n; i++) {
+        if (ids[i] == task_id) {
+            ids[i] = ids[--*n];
             return true;
         }
     }
     return false;
 }
 
-static int lease_add(agent_entry_t *a, uint64_t task_id)
+static int ids_add(uint64_t **ids, size_t *n, size_t *cap, uint64_t task_id)
 {
-    if (a->n_leases == a->cap_leases) {
-        size_t cap = a->cap_leases ? a->cap_leases * 2 : 16;
-        uint64_t *l = realloc(a->leases, cap * sizeof *l);
+    if (*n == *cap) {
+        size_t grown = *cap ? *cap * 2 : 16;
+        uint64_t *l = realloc(*ids, grown * sizeof *l);
         if (!l)
             return FERRY_ENOMEM;
-        a->leases = l;
-        a->cap_leases = cap;
+        *ids = l;
+        *cap = grown;
     }
-    a->leases[a->n_leases++] = task_id;
+    (*ids)[(*n)++] = task_id;
     return 0;
+}
+
+static bool lease_remove(agent_entry_t *a, uint64_t task_id)
+{
+    return ids_remove(a->leases, &a->n_leases, task_id);
+}
+
+static int lease_add(agent_entry_t *a, uint64_t task_id)
+{
+    return ids_add(&a->leases, &a->n_leases, &a->cap_leases, task_id);
+}
+
+/* Slots the agent has free: its capacity less our leases and the canceled
+ * tasks it has not reported yet (it still runs them). */
+static uint32_t agent_free_slots(const agent_entry_t *a)
+{
+    size_t busy = a->n_leases + a->n_canceled;
+    return a->ready && a->capacity > busy ? a->capacity - (uint32_t)busy : 0;
 }
 
 /* The agent is gone: its leases go back to the caller. */
@@ -98,6 +119,7 @@ static void agent_gone(dispatch_t *d, agent_entry_t *a, const char *why)
             d->cb.on_agent(d->cb.ud, a->agent_id, false);
     }
     a->ready = false;
+    a->n_canceled = 0;
     size_t n = a->n_leases;
     uint64_t *leases = a->leases;
     a->leases = NULL;
@@ -111,6 +133,7 @@ static void agent_forget(dispatch_t *d, agent_entry_t *a)
 {
     free(a->rid);
     free(a->leases);
+    free(a->canceled);
     *a = d->agents[--d->n_agents];
 }
 
@@ -196,12 +219,19 @@ static void on_hello(dispatch_t *d, const void *rid, size_t rid_len, const proto
         agent_send(d, a, w);
         proto_msg_destroy(&w);
     }
-    /* Tasks it runs that we do not know: ask it to drop them. */
+    /* Tasks it runs that we do not know: ask it to drop them. Until their
+     * RESULTs come they keep its slots busy: a TASK sent meanwhile would
+     * exceed its capacity. */
     for (size_t k = 0; k < h->active_count; k++) {
         bool known = false;
         for (size_t i = 0; i < a->n_leases; i++)
             known |= a->leases[i] == h->active[k];
+        for (size_t i = 0; i < a->n_canceled; i++)
+            known |= a->canceled[i] == h->active[k]; /* listed twice */
         if (!known) {
+            if (ids_add(&a->canceled, &a->n_canceled, &a->cap_canceled, h->active[k]) < 0)
+                log_warn("agent %s: out of memory noting canceled task %llu", a->agent_id,
+                         (unsigned long long)h->active[k]);
             proto_msg_t *c = proto_msg_new(PROTO_CANCEL);
             if (c) {
                 c->cancel.task_id = h->active[k];
@@ -233,6 +263,8 @@ static void on_message(dispatch_t *d, const void *rid, size_t rid_len, proto_msg
     case PROTO_RESULT:
         if (lease_remove(a, msg->result.task_id))
             d->cb.on_result(d->cb.ud, a->agent_id, &msg->result);
+        else
+            ids_remove(a->canceled, &a->n_canceled, msg->result.task_id);
         return;
     case PROTO_PROGRESS:
         for (size_t i = 0; i < a->n_leases; i++)
@@ -305,8 +337,7 @@ int dispatch_free_slots(const dispatch_t *d)
 {
     int free_slots = 0;
     for (size_t i = 0; i < d->n_agents; i++)
-        if (d->agents[i].ready && d->agents[i].capacity > d->agents[i].n_leases)
-            free_slots += (int)(d->agents[i].capacity - d->agents[i].n_leases);
+        free_slots += (int)agent_free_slots(&d->agents[i]);
     return free_slots;
 }
 
@@ -331,9 +362,9 @@ int dispatch_send(dispatch_t *d, uint64_t task_id, ferry_err_t *err)
     agent_entry_t *best = NULL;
     for (size_t i = 0; i < d->n_agents; i++) {
         agent_entry_t *a = &d->agents[i];
-        if (!a->ready || a->capacity <= a->n_leases)
+        if (agent_free_slots(a) == 0)
             continue;
-        if (!best || a->capacity - a->n_leases > best->capacity - best->n_leases)
+        if (!best || agent_free_slots(a) > agent_free_slots(best))
             best = a;
     }
     if (!best)
@@ -426,6 +457,7 @@ void dispatch_destroy(dispatch_t **self_p)
             send_disconnect(d, d->agents[i].rid, d->agents[i].rid_len, "migration finished");
         free(d->agents[i].rid);
         free(d->agents[i].leases);
+        free(d->agents[i].canceled);
     }
     free(d->agents);
     if (d->sock)

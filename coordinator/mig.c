@@ -910,7 +910,16 @@ static void cb_result(void *ud, const char *agent_id, const proto_result_t *r)
         plan_task_requeue(m->plan, t, http_now_ms() + delay);
         return;
     }
-    plan_task_failed(m->plan, t, r->message && *r->message ? r->message : r->error_code);
+    /* The agent's stable code (digest-mismatch, not-found, ...) goes with the
+     * reason, so the report says what kind of failure it was. */
+    char why[1200];
+    const char *code = r->error_code && *r->error_code ? r->error_code : NULL;
+    if (r->message && *r->message && code)
+        snprintf(why, sizeof why, "%s (%s)", r->message, code);
+    else
+        snprintf(why, sizeof why, "%s",
+                 r->message && *r->message ? r->message : code ? code : "failed");
+    plan_task_failed(m->plan, t, why);
 }
 
 static void cb_progress(void *ud, const proto_progress_t *p)
