@@ -251,8 +251,8 @@ int ccr2tcr_main(int argc, char **argv)
     log_info("ccr %s (%s): %zu repositories; tcr %s (%s, %s)", ccr_host, ccr_region, n_repos,
              a.tcr_name, inst.id, tcr_host);
 
-    char *run_argv[] = {"ccr2tcr", (char *)ccr_host, (char *)tcr_host};
-    cli_run_key(&cli, 3, run_argv);
+    char *const run_args[] = {(char *)ccr_host, (char *)tcr_host, (char *)a.tcr_name};
+    cli_run_key(&cli, "ccr2tcr", run_args, 3);
     m = mig_new(&cli.opts, &err);
     if (!m) {
         fprintf(stderr, "ferry: %s\n", err.message);

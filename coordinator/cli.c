@@ -331,16 +331,16 @@ int cli_endpoint(cli_t *cli, mig_t *m, const char *host, const char *repo, bool 
     return idx;
 }
 
-void cli_run_key(cli_t *cli, int argc, char **argv)
+void cli_run_key(cli_t *cli, const char *command, char *const *args, int n_args)
 {
-    /* The journal belongs to one migration: its command and positional arguments. */
+    /* The journal belongs to one migration: the command and what it moves,
+     * not options such as --jobs or --report that a re-run may change. */
     fbuf_t b;
     fbuf_init(&b, 1 << 20);
-    for (int i = 0; i < argc; i++) {
-        if (argv[i][0] == '-')
-            continue;
-        fbuf_puts(&b, argv[i]);
+    fbuf_puts(&b, command);
+    for (int i = 0; i < n_args; i++) {
         fbuf_puts(&b, "\n");
+        fbuf_puts(&b, args[i]);
     }
     digest_sha256(b.data ? b.data : "", b.len, cli->run_key);
     fbuf_free(&b);

@@ -59,8 +59,9 @@ int cli_parse(cli_t *cli, int argc, char **argv, const cli_extra_t *extra);
  * creds, security file, Docker config) and --insecure. The index, or a
  * negative value after printing the reason. */
 int cli_endpoint(cli_t *cli, mig_t *m, const char *host, const char *repo, bool source);
-/* A key naming this migration for its journal: the positional arguments. */
-void cli_run_key(cli_t *cli, int argc, char **argv);
+/* A key naming this migration for its journal: the command and its
+ * positional arguments (after cli_parse: argv + optind), never options. */
+void cli_run_key(cli_t *cli, const char *command, char *const *args, int n_args);
 void cli_free(cli_t *cli);
 
 #endif

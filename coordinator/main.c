@@ -66,6 +66,8 @@ void cli_usage(FILE *out)
             "      --server-key FILE       coordinator key pair: CURVE for remote agents\n"
             "      --allow-keys FILE       agent public keys admitted (one per line)\n"
             "      --insecure-control      allow --listen off loopback without CURVE\n"
+            "      --heartbeat-ms N        agent liveness interval: an agent silent for 3 of\n"
+            "                              them is lost and its tasks requeued (default 1000)\n"
             "      --journal FILE          record finished work; a re-run resumes from it\n"
             "      --report FILE           write a JSON report of every image\n"
             "      --retries N             retries of a failed transfer (default 3)\n"
@@ -185,7 +187,7 @@ static int cmd_migrate(const char *cmd, int argc, char **argv)
         cli_free(&cli);
         return usage_error("%s needs %s", cmd, is_sync ? "one RULES_FILE" : "SRC and DST");
     }
-    cli_run_key(&cli, argc, argv);
+    cli_run_key(&cli, cmd, argv + optind, argc - optind);
     ferry_err_t err;
     mig_t *m = NULL;
     rules_t *rules = NULL; /* sync: the rules' selections are borrowed until the end */

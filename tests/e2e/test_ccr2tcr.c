@@ -580,7 +580,9 @@ static void check_digests_skopeo(const fx_registry_t *tcr, int max_rank)
     }
 }
 
-/* Blob uploads the registry has started (POST .../blobs/uploads/ in its log). */
+/* Blob uploads the registry has started: POST .../blobs/uploads/ answered
+ * 202 in its log (a refused POST, or a mount probe answered 201, started
+ * none). */
 static int upload_count(const fx_registry_t *r)
 {
     char path[512];
@@ -592,7 +594,8 @@ static int upload_count(const fx_registry_t *r)
     char *line = NULL;
     size_t cap = 0;
     while (getline(&line, &cap, f) > 0)
-        if (strstr(line, "\"POST /v2/") && strstr(line, "/blobs/uploads/"))
+        if (strstr(line, "\"POST /v2/") && strstr(line, "/blobs/uploads/") &&
+            strstr(line, "HTTP/1.1\" 202 "))
             n++;
     free(line);
     fclose(f);

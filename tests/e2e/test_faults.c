@@ -790,13 +790,16 @@ static void test_journal(void)
     const char *journal = work_path("journal.jnl");
     const char *report_path = work_path("journal-report.json");
     char args[1024];
-    /* The same arguments both times: the run key that ties a journal to its
-     * migration covers option values too (--report's file among them). */
-    snprintf(args, sizeof args, "mirror %s %s %s --jobs 2 --journal '%s' --report '%s'", src->host,
+    /* The journal belongs to the migration (command, source, target), not to
+     * its options: the re-run changes --jobs and adds --report. */
+    char args1[1024];
+    snprintf(args1, sizeof args1, "mirror %s %s %s --jobs 2 --journal '%s'", src->host, p->host,
+             insecure(src->host, p->host), journal);
+    snprintf(args, sizeof args, "mirror %s %s %s --jobs 3 --journal '%s' --report '%s'", src->host,
              p->host, insecure(src->host, p->host), journal, report_path);
 
     int before = test_failures;
-    if (ferry_bg(&r1, "%s", args) < 0)
+    if (ferry_bg(&r1, "%s", args1) < 0)
         goto out;
     CHECK(wait_journal(journal, 6, 60000));
     kill(r1.pid, SIGKILL);
@@ -818,6 +821,15 @@ static void test_journal(void)
     ferry(&r2, "%s", args);
     CHECK_INT(r2.status, 0);
     check_finished(&r2, 0, 0, 0);
+    {
+        /* Another migration (another target) is refused the journal. */
+        ferry_run_t other;
+        ferry(&other, "mirror %s %s/elsewhere %s --journal '%s'", src->host, p->host,
+              insecure(src->host, p->host), journal);
+        CHECK_INT(other.status, 2);
+        CHECK_CONTAINS(other.err, "belongs to another migration");
+        ferry_run_free(&other);
+    }
     int journaled_blobs = check_nothing_resent(imgs, N, keys, p, p->host);
     fprintf(stderr, "  %d journaled blob(s): none requested again\n", journaled_blobs);
     /* Images whose manifest reached the target before the kill are already
