@@ -21,7 +21,7 @@ enum {
     OPT_TAGS, OPT_EXCLUDE_TAGS, OPT_LATEST, OPT_PLATFORM, OPT_JOBS, OPT_LISTEN, OPT_AGENTS,
     OPT_SERVER_KEY, OPT_ALLOW_KEYS, OPT_INSECURE_CONTROL, OPT_JOURNAL, OPT_REPORT, OPT_RETRIES,
     OPT_QPS, OPT_NO_OVERWRITE, OPT_DRY_RUN, OPT_PROGRESS, OPT_LOG_LEVEL, OPT_LOG_JSON,
-    OPT_HEARTBEAT,
+    OPT_HEARTBEAT, OPT_METRICS_FILE, OPT_STATUS_FILE,
 };
 
 static const struct option common_options[] = {
@@ -51,6 +51,8 @@ static const struct option common_options[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"log-json", no_argument, NULL, OPT_LOG_JSON},
     {"heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT},
+    {"metrics-file", required_argument, NULL, OPT_METRICS_FILE},
+    {"status-file", required_argument, NULL, OPT_STATUS_FILE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -238,6 +240,12 @@ int cli_parse(cli_t *cli, int argc, char **argv, const cli_extra_t *extra)
         }
         case OPT_LOG_JSON:
             log_set_json(true);
+            break;
+        case OPT_METRICS_FILE:
+            cli->opts.metrics_file = optarg;
+            break;
+        case OPT_STATUS_FILE:
+            cli->opts.status_file = optarg;
             break;
         case OPT_HEARTBEAT:
             if (parse_long(optarg, "--heartbeat-ms", 100, 60000, &v))

@@ -15,6 +15,7 @@
 #include "common/ref.h"
 #include "coordinator/ccr2tcr.h"
 #include "coordinator/cli.h"
+#include "coordinator/metrics.h"
 #include "coordinator/mig.h"
 #include "coordinator/rewrite.h"
 #include "coordinator/rules.h"
@@ -45,6 +46,7 @@ void cli_usage(FILE *out)
             "                        (SRC/DST as for mirror, or repositories as for copy)\n"
             "  ccr2tcr [flags]       TCR Personal Edition to an Enterprise Edition instance\n"
             "  rewrite ...           point Kubernetes manifests at the new registry (see ferry rewrite --help)\n"
+            "  status STATUS_FILE    progress of a migration run with --status-file\n"
             "  keygen FILE           make a CURVE key pair (FILE and FILE.pub)\n"
             "\n"
             "Options:\n"
@@ -70,6 +72,9 @@ void cli_usage(FILE *out)
             "                              them is lost and its tasks requeued (default 1000)\n"
             "      --journal FILE          record finished work; a re-run resumes from it\n"
             "      --report FILE           write a JSON report of every image\n"
+            "      --metrics-file FILE     keep FILE up to date in the Prometheus text format\n"
+            "                              (for node exporter's textfile collector)\n"
+            "      --status-file FILE      keep a JSON status in FILE, for `ferry status FILE`\n"
             "      --retries N             retries of a failed transfer (default 3)\n"
             "      --qps N                 registry API requests per second per registry\n"
             "      --no-overwrite          leave target tags that differ from the source\n"
@@ -272,6 +277,8 @@ int main(int argc, char **argv)
         return ccr2tcr_main(argc - 1, argv + 1);
     if (strcmp(cmd, "rewrite") == 0)
         return rewrite_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "status") == 0)
+        return metrics_status_main(argc - 1, argv + 1);
     if (strcmp(cmd, "keygen") == 0)
         return cmd_keygen(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", cmd);

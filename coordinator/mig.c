@@ -21,6 +21,7 @@
 #include "common/strmap.h"
 #include "coordinator/dispatch.h"
 #include "coordinator/journal.h"
+#include "coordinator/metrics.h"
 #include "coordinator/plan.h"
 #include "coordinator/progress.h"
 #include "coordinator/report.h"
@@ -110,7 +111,10 @@ struct mig {
     uint64_t *running_bytes; /* per task id: bytes done so far (progress) */
     double started;
     int repos_failed;
+    int64_t published_ms;   /* last write of the metrics and status files */
 };
+
+static void publish(mig_t *m, const char *phase, dispatch_t *d, bool force);
 
 static double wall_now(void)
 {
@@ -814,6 +818,7 @@ static void inspect(mig_t *m)
             fetch_step(f);
         }
         http_loop_run(m->loop, 200, NULL, 0);
+        publish(m, "inspect", NULL, false);
         if (m->opts.stop && *m->opts.stop)
             break;
     }
@@ -959,32 +964,73 @@ static void *local_agent_main(void *arg)
     return NULL;
 }
 
-static void progress_state(mig_t *m, progress_state_t *s, const char *phase, dispatch_t *d)
+/* Counts of the run so far, for progress, the metrics and the status file. */
+static void collect(mig_t *m, const char *phase, dispatch_t *d, metrics_snapshot_t *s)
 {
     memset(s, 0, sizeof *s);
     s->phase = phase;
+    s->started = m->started;
+    s->elapsed_s = wall_now() - m->started;
     s->images_total = m->n_images;
     size_t n = plan_task_count(m->plan);
     s->tasks_total = n;
     uint64_t running = 0;
     for (size_t i = 0; i < n; i++) {
         plan_task_t *t = plan_task_at(m->plan, i);
-        if (t->kind != PROTO_KIND_PUT_MANIFEST && t->kind == PROTO_KIND_COPY_BLOB && t->size > 0)
-            s->bytes_total += (uint64_t)t->size;
-        if (t->state == PLAN_DONE || t->state == PLAN_FAILED)
-            s->tasks_done++;
-        if (m->running_bytes && t->state == PLAN_RUNNING)
-            running += m->running_bytes[t->id];
+        if (t->kind == PROTO_KIND_COPY_BLOB && t->size > 0)
+            s->bytes_planned += (uint64_t)t->size;
+        s->tasks_done += t->state == PLAN_DONE;
+        s->tasks_failed += t->state == PLAN_FAILED;
+        if (t->state == PLAN_RUNNING) {
+            s->tasks_running++;
+            if (m->running_bytes)
+                running += m->running_bytes[t->id];
+        }
     }
-    s->bytes_done = m->bytes_moved + running;
+    s->bytes_moved = m->bytes_moved + running;
+    s->blobs_copied = m->blobs_copied;
+    s->blobs_mounted = m->blobs_mounted;
+    s->blobs_skipped = m->blobs_skipped;
     for (size_t i = 0; i < m->n_images; i++) {
         mig_image_t *img = &m->images[i];
-        bool finished = img->status != IMG_PENDING ||
-                        (img->root && (img->root->state == PLAN_DONE || img->root->state == PLAN_FAILED));
-        s->images_done += finished;
-        s->failed += img->status == IMG_FAILED || (img->root && img->root->state == PLAN_FAILED);
+        int state = img->root ? img->root->state : 0;
+        if (img->status == IMG_FAILED || (img->status == IMG_PENDING && state == PLAN_FAILED))
+            s->images_failed++;
+        else if (img->status == IMG_SKIPPED)
+            s->images_skipped++;
+        else if (img->status == IMG_MIGRATED || state == PLAN_DONE)
+            s->images_migrated++;
     }
+    s->repos_failed = (size_t)m->repos_failed;
     s->agents = d ? dispatch_agents(d) : 0;
+}
+
+/* Shows progress, and rewrites the metrics and status files every 2 s (or
+ * at once with force). */
+static void publish(mig_t *m, const char *phase, dispatch_t *d, bool force)
+{
+    metrics_snapshot_t s;
+    collect(m, phase, d, &s);
+    progress_state_t p = {0};
+    p.phase = phase;
+    p.images_total = s.images_total;
+    p.images_done = s.images_migrated + s.images_skipped + s.images_failed;
+    p.tasks_total = s.tasks_total;
+    p.tasks_done = s.tasks_done + s.tasks_failed;
+    p.bytes_done = s.bytes_moved;
+    p.bytes_total = s.bytes_planned;
+    p.agents = s.agents;
+    p.failed = s.images_failed;
+    progress_update(m->progress, &p, force);
+    int64_t now = http_now_ms();
+    if (!force && now - m->published_ms < 2000)
+        return;
+    m->published_ms = now;
+    ferry_err_t err;
+    if (m->opts.metrics_file && metrics_write_prometheus(m->opts.metrics_file, &s, &err) < 0)
+        log_warn("%s", err.message);
+    if (m->opts.status_file && metrics_write_status(m->opts.status_file, &s, &err) < 0)
+        log_warn("%s", err.message);
 }
 
 static volatile sig_atomic_t local_stop;
@@ -1052,7 +1098,6 @@ static int transfer(mig_t *m)
     bool stopping = false;
     int64_t deadline = 0;
     int64_t waiting_logged = 0;
-    progress_state_t st;
     while (plan_unfinished(m->plan) > 0) {
         int64_t now = http_now_ms();
         if (m->opts.stop && *m->opts.stop && !stopping) {
@@ -1085,11 +1130,9 @@ static int transfer(mig_t *m)
         int64_t due = plan_next_due(m->plan);
         int timeout = due > now ? (int)(due - now < 100 ? due - now : 100) : 50;
         dispatch_poll(d, timeout);
-        progress_state(m, &st, "transfer", d);
-        progress_update(m->progress, &st, false);
+        publish(m, "transfer", d, false);
     }
-    progress_state(m, &st, "transfer", d);
-    progress_update(m->progress, &st, true);
+    publish(m, "transfer", d, true);
     progress_break(m->progress);
     if (plan_unfinished(m->plan) > 0) {
         for (size_t i = 0; i < plan_task_count(m->plan); i++) {
@@ -1324,6 +1367,7 @@ int mig_run(mig_t *m)
     report_counts_t c;
     report_counts(m->report, &c);
     bool interrupted = m->opts.stop && *m->opts.stop;
+    publish(m, interrupted ? "interrupted" : "finished", NULL, true);
     return c.failed || c.repo_failed || c.manifest_failed || c.namespace_failed || interrupted ? 1 : 0;
 }
 

@@ -683,6 +683,75 @@ out:
 
 /* ------------------------------------------------------------ 5. verify */
 
+/* --metrics-file and --status-file are written, and `ferry status` reads the
+ * latter: finished, running, or stopped without finishing. */
+static void test_status(void)
+{
+    fx_registry_t *a = registry(), *b = registry();
+    if (!a || !b)
+        goto out;
+    json_t *v1 = push(a, "obs/app", "v1", NULL);
+    json_t *v2 = push(a, "obs/app", "v2", NULL);
+    json_decref(v1);
+    json_decref(v2);
+    char metrics[320], status[320];
+    snprintf(metrics, sizeof metrics, "%s/ferry.prom", workdir);
+    snprintf(status, sizeof status, "%s/status.json", workdir);
+    ferry_run_t r;
+    int before = test_failures;
+    ferry(&r, "copy %s/obs/app %s/obs/app --metrics-file '%s' --status-file '%s' %s", a->host,
+          b->host, metrics, status, insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+    char *text = NULL;
+    CHECK_INT(fx_run(&text, "cat '%s'", metrics), 0);
+    CHECK_CONTAINS(text, "# TYPE ferry_bytes_transferred_total counter");
+    CHECK_CONTAINS(text, "ferry_images{status=\"migrated\"} 2\n");
+    CHECK_CONTAINS(text, "ferry_images{status=\"failed\"} 0\n");
+    CHECK_CONTAINS(text, "ferry_tasks{state=\"running\"} 0\n");
+    free(text);
+
+    before = test_failures;
+    ferry(&r, "status '%s'", status);
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "phase:   finished");
+    CHECK_CONTAINS(r.out, "images:  2 total, 2 migrated, 0 already present, 0 failed");
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    /* A status left by a coordinator that died mid-transfer. */
+    json_t *doc = load_json(status);
+    json_object_set_new(doc, "phase", json_string("transfer"));
+    json_object_set_new(doc, "pid", json_integer(999999));
+    CHECK_INT(json_dump_file(doc, status, 0), 0);
+    json_decref(doc);
+    before = test_failures;
+    ferry(&r, "status '%s'", status);
+    CHECK_INT(r.status, 1);
+    CHECK_CONTAINS(r.out, "coordinator not running");
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    /* One that is still running (this test process stands in for it). */
+    doc = load_json(status);
+    json_object_set_new(doc, "pid", json_integer(getpid()));
+    CHECK_INT(json_dump_file(doc, status, 0), 0);
+    json_decref(doc);
+    ferry(&r, "status '%s'", status);
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "coordinator running");
+    ferry_run_free(&r);
+
+    ferry(&r, "status '%s/no-such-status.json'", workdir);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "cannot read the status file");
+    ferry_run_free(&r);
+out:
+    fx_registry_stop(&a);
+    fx_registry_stop(&b);
+}
+
 static void test_verify(void)
 {
     fx_registry_t *a = registry(), *b = registry();
@@ -1044,6 +1113,7 @@ static const subtest_t subtests[] = {
     {"mirror", test_mirror},           {"latest", test_latest},         {"rerun", test_rerun},
     {"nooverwrite", test_nooverwrite}, {"verify", test_verify},         {"dryrun", test_dryrun},
     {"badargs", test_badargs},         {"failures", test_failures_run}, {"sync", test_sync},
+    {"status", test_status},
 };
 
 int main(int argc, char **argv)

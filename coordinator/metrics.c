@@ -1,0 +1,189 @@
+/* metrics — Prometheus textfile and JSON status of a running migration. */
+#include "coordinator/metrics.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Replaces path with data: a temporary file beside it, then rename. */
+static int write_atomic(const char *path, const char *data, size_t len, ferry_err_t *err)
+{
+    char tmp[4096];
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof tmp)
+        return ferry_err_set(err, FERRY_EINVAL, "path too long: %.200s", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return ferry_err_set(err, FERRY_EIO, "cannot write %s: %s", tmp, strerror(errno));
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return ferry_err_set(err, FERRY_EIO, "cannot write %s: %s", tmp, strerror(e));
+        }
+        off += (size_t)w;
+    }
+    if (close(fd) != 0 || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return ferry_err_set(err, FERRY_EIO, "cannot replace %s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+int metrics_write_prometheus(const char *path, const metrics_snapshot_t *s, ferry_err_t *err)
+{
+    fbuf_t b;
+    fbuf_init(&b, 64 * 1024);
+    double rate = s->elapsed_s > 0 ? (double)s->bytes_moved / s->elapsed_s : 0;
+    fbuf_printf(&b,
+                "# HELP ferry_bytes_transferred_total Blob bytes transferred to targets.\n"
+                "# TYPE ferry_bytes_transferred_total counter\n"
+                "ferry_bytes_transferred_total %llu\n"
+                "# HELP ferry_bytes_planned Blob bytes the plan copies.\n"
+                "# TYPE ferry_bytes_planned gauge\n"
+                "ferry_bytes_planned %llu\n"
+                "# HELP ferry_blobs_total Blobs finished, by outcome.\n"
+                "# TYPE ferry_blobs_total counter\n"
+                "ferry_blobs_total{outcome=\"copied\"} %llu\n"
+                "ferry_blobs_total{outcome=\"mounted\"} %llu\n"
+                "ferry_blobs_total{outcome=\"skipped\"} %llu\n"
+                "# HELP ferry_images Images of the migration, by status.\n"
+                "# TYPE ferry_images gauge\n"
+                "ferry_images{status=\"total\"} %zu\n"
+                "ferry_images{status=\"migrated\"} %zu\n"
+                "ferry_images{status=\"skipped\"} %zu\n"
+                "ferry_images{status=\"failed\"} %zu\n"
+                "# HELP ferry_repositories_failed Repositories whose tags could not be listed.\n"
+                "# TYPE ferry_repositories_failed gauge\n"
+                "ferry_repositories_failed %zu\n"
+                "# HELP ferry_tasks Tasks of the plan, by state.\n"
+                "# TYPE ferry_tasks gauge\n"
+                "ferry_tasks{state=\"total\"} %zu\n"
+                "ferry_tasks{state=\"done\"} %zu\n"
+                "ferry_tasks{state=\"failed\"} %zu\n"
+                "ferry_tasks{state=\"running\"} %zu\n"
+                "# HELP ferry_agents Agents connected.\n"
+                "# TYPE ferry_agents gauge\n"
+                "ferry_agents %d\n"
+                "# HELP ferry_throughput_bytes_per_second Average transfer rate since the start.\n"
+                "# TYPE ferry_throughput_bytes_per_second gauge\n"
+                "ferry_throughput_bytes_per_second %.0f\n"
+                "# HELP ferry_start_time_seconds When the migration started.\n"
+                "# TYPE ferry_start_time_seconds gauge\n"
+                "ferry_start_time_seconds %.3f\n",
+                (unsigned long long)s->bytes_moved, (unsigned long long)s->bytes_planned,
+                (unsigned long long)s->blobs_copied, (unsigned long long)s->blobs_mounted,
+                (unsigned long long)s->blobs_skipped, s->images_total, s->images_migrated,
+                s->images_skipped, s->images_failed, s->repos_failed, s->tasks_total, s->tasks_done,
+                s->tasks_failed, s->tasks_running, s->agents, rate, s->started);
+    int rc = b.data ? write_atomic(path, b.data, b.len, err)
+                    : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+    fbuf_free(&b);
+    return rc;
+}
+
+int metrics_write_status(const char *path, const metrics_snapshot_t *s, ferry_err_t *err)
+{
+    json_t *doc = json_pack(
+        "{s:i, s:i, s:s, s:f, s:f, s:f, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, "
+        "s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:i}",
+        "version", 1, "pid", (int)getpid(), "phase", s->phase, "started", s->started, "updated",
+        now_s(), "elapsed_s", s->elapsed_s, "images", "total", (json_int_t)s->images_total,
+        "migrated", (json_int_t)s->images_migrated, "skipped", (json_int_t)s->images_skipped,
+        "failed", (json_int_t)s->images_failed, "tasks", "total", (json_int_t)s->tasks_total,
+        "done", (json_int_t)s->tasks_done, "failed", (json_int_t)s->tasks_failed, "running",
+        (json_int_t)s->tasks_running, "repositories_failed", (json_int_t)s->repos_failed, "blobs",
+        "copied", (json_int_t)s->blobs_copied, "mounted", (json_int_t)s->blobs_mounted, "skipped",
+        (json_int_t)s->blobs_skipped, "planned_bytes", (json_int_t)s->bytes_planned, "bytes",
+        "moved", (json_int_t)s->bytes_moved, "planned", (json_int_t)s->bytes_planned, "agents",
+        s->agents);
+    char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+    json_decref(doc);
+    if (!text)
+        return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+    size_t len = strlen(text);
+    char *line = realloc(text, len + 2);
+    if (line) {
+        text = line;
+        text[len++] = '\n';
+        text[len] = '\0';
+    }
+    int rc = write_atomic(path, text, len, err);
+    free(text);
+    return rc;
+}
+
+static json_int_t get_int(json_t *doc, const char *group, const char *key)
+{
+    return json_integer_value(json_object_get(json_object_get(doc, group), key));
+}
+
+int metrics_status_main(int argc, char **argv)
+{
+    if (argc != 2 || argv[1][0] == '-') {
+        FILE *out = argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr;
+        fprintf(out, "Usage: ferry status STATUS_FILE\n"
+                     "\n"
+                     "Shows the progress of a migration started with --status-file STATUS_FILE:\n"
+                     "its phase, images, tasks, bytes and agents, and whether the coordinator that\n"
+                     "writes the file is still running. Exit status: 0 running or finished without\n"
+                     "failures; 1 failures, or the coordinator stopped before finishing; 2 the file\n"
+                     "cannot be read.\n");
+        return out == stdout ? 0 : 2;
+    }
+    json_error_t jerr;
+    json_t *doc = json_load_file(argv[1], 0, &jerr);
+    if (!json_is_object(doc)) {
+        fprintf(stderr, "ferry: cannot read the status file %s: %s\n", argv[1], jerr.text);
+        json_decref(doc);
+        return 2;
+    }
+    const char *phase = json_string_value(json_object_get(doc, "phase"));
+    int pid = (int)json_integer_value(json_object_get(doc, "pid"));
+    double updated = json_real_value(json_object_get(doc, "updated"));
+    double elapsed = json_real_value(json_object_get(doc, "elapsed_s"));
+    bool finished = phase && (strcmp(phase, "finished") == 0 || strcmp(phase, "interrupted") == 0);
+    bool alive = pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+    json_int_t moved = get_int(doc, "bytes", "moved"), planned = get_int(doc, "bytes", "planned");
+    json_int_t failed = get_int(doc, "images", "failed") + json_integer_value(json_object_get(doc, "repositories_failed"));
+    printf("phase:   %s%s\n", phase ? phase : "?",
+           finished ? "" : alive ? " (coordinator running)" : " (coordinator not running)");
+    printf("updated: %.0f s ago; elapsed %.0f s\n", now_s() - updated, elapsed);
+    printf("images:  %lld total, %lld migrated, %lld already present, %lld failed\n",
+           (long long)get_int(doc, "images", "total"), (long long)get_int(doc, "images", "migrated"),
+           (long long)get_int(doc, "images", "skipped"), (long long)get_int(doc, "images", "failed"));
+    printf("tasks:   %lld of %lld done, %lld running, %lld failed\n",
+           (long long)get_int(doc, "tasks", "done"), (long long)get_int(doc, "tasks", "total"),
+           (long long)get_int(doc, "tasks", "running"), (long long)get_int(doc, "tasks", "failed"));
+    printf("blobs:   %lld copied, %lld mounted, %lld already present\n",
+           (long long)get_int(doc, "blobs", "copied"), (long long)get_int(doc, "blobs", "mounted"),
+           (long long)get_int(doc, "blobs", "skipped"));
+    printf("bytes:   %.1f of %.1f MiB, %.1f MB/s\n", (double)moved / 1048576.0,
+           (double)planned / 1048576.0, elapsed > 0 ? (double)moved / elapsed / 1e6 : 0.0);
+    printf("agents:  %lld\n", (long long)json_integer_value(json_object_get(doc, "agents")));
+    json_decref(doc);
+    if (failed > 0 || (!finished && !alive) || (phase && strcmp(phase, "interrupted") == 0))
+        return 1;
+    return 0;
+}

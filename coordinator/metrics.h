@@ -1,0 +1,37 @@
+/* metrics — what a running migration exposes to operators: a metrics file in
+ * the Prometheus text format (for node exporter's textfile collector) and a
+ * JSON status file that `ferry status` reads. Both are replaced atomically. */
+#ifndef FERRY_METRICS_H
+#define FERRY_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+typedef struct metrics_snapshot {
+    const char *phase;          /* "discover", "inspect", "transfer", "finished", "interrupted" */
+    double started;             /* Unix time the run started */
+    double elapsed_s;
+    size_t images_total;
+    size_t images_migrated, images_skipped, images_failed;
+    size_t repos_failed;        /* tag listings that failed */
+    size_t tasks_total, tasks_done, tasks_failed, tasks_running;
+    uint64_t blobs_copied, blobs_mounted, blobs_skipped;
+    uint64_t bytes_moved;       /* blob bytes transferred */
+    uint64_t bytes_planned;
+    int agents;                 /* connected agents */
+} metrics_snapshot_t;
+
+/* Writes the Prometheus text format to path (temp file + rename). */
+int metrics_write_prometheus(const char *path, const metrics_snapshot_t *s, ferry_err_t *err);
+/* Writes the JSON status to path (temp file + rename), with the writer's pid
+ * and the time of writing. */
+int metrics_write_status(const char *path, const metrics_snapshot_t *s, ferry_err_t *err);
+/* `ferry status FILE`: prints a running or finished migration's status from
+ * its status file. Returns 0 when it is running or finished without
+ * failures, 1 when something failed or the coordinator stopped without
+ * finishing, 2 when the file cannot be read. */
+int metrics_status_main(int argc, char **argv);
+
+#endif
