@@ -326,6 +326,44 @@ if have buildah && have podman && [ -x /usr/sbin/runc ]; then
             [ "$code" = 0 ] || { echo "  agent exited $code after SIGTERM"; podman "${store[@]}" logs "$agent_ctr"; return 1; }
         }
         check "image: agent runs read-only, no capabilities, CURVE keys mounted; HEALTHCHECK healthy; SIGTERM exits 0" agent_long_run
+
+        # The containerised agent does a real migration: ferry listens on
+        # loopback, waits for one agent, and only the container is there to
+        # move the bytes between two real registries; ferry verify agrees.
+        agent_migrates() {
+            local regfix="/usr/bin/python3 $top/tests/fixtures/regfix.py"
+            mkdir -p "$work/mig/src" "$work/mig/dst"
+            local src dst
+            src=$($regfix start --flavour anon --dir "$work/mig/src" --watch-pid $$ | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["host"])') || return 1
+            dst=$($regfix start --flavour anon --dir "$work/mig/dst" --watch-pid $$ | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["host"])') || return 1
+            for repo in box/one box/two; do
+                $regfix push --url "http://$src" --repo "$repo" --tag v1 --layers 2 --layer-size 300000 >/dev/null || return 1
+            done
+            local port=$((40000 + $$ % 20000))
+            timeout 120 "$ferry_exe" mirror "$src" "$dst" --insecure "$src" --insecure "$dst" --listen "tcp://127.0.0.1:$port" \
+                --agents 1 --progress none >"$work/mig/ferry.out" 2>"$work/mig/ferry.err" &
+            local ferry_pid=$!
+            local ctr
+            ctr=$(podman "${store[@]}" --runtime /usr/sbin/runc run -d --network host "${run_env[@]}" "$image" \
+                ferry-agent --connect "tcp://127.0.0.1:$port" --jobs 4 --id container-agent 2>"$work/podman.err") ||
+                { cat "$work/podman.err"; kill "$ferry_pid"; return 1; }
+            local rc=0
+            wait "$ferry_pid" || rc=$?
+            podman "${store[@]}" stop -t 10 "$ctr" >/dev/null 2>&1
+            local logs
+            logs=$(podman "${store[@]}" logs "$ctr" 2>&1)
+            podman "${store[@]}" rm -f "$ctr" >/dev/null 2>&1
+            local verify_rc=0
+            "$ferry_exe" verify "$src" "$dst" --insecure "$src" --insecure "$dst" --progress none \
+                >"$work/mig/verify.out" 2>&1 || verify_rc=$?
+            $regfix stop --dir "$work/mig/src" >/dev/null; $regfix stop --dir "$work/mig/dst" >/dev/null
+            [ "$verify_rc" = 0 ] || { echo "  ferry verify exited $verify_rc"; cat "$work/mig/verify.out"; return 1; }
+            [ "$rc" = 0 ] || { echo "  ferry exited $rc"; cat "$work/mig/ferry.err"; echo "$logs"; return 1; }
+            grep -q "agent container-agent joined" "$work/mig/ferry.err" || { echo "  the container never joined"; cat "$work/mig/ferry.err"; return 1; }
+            grep -q "Images: 2 migrated, 0 already present, 0 failed" "$work/mig/ferry.out" || { cat "$work/mig/ferry.out"; return 1; }
+            tail -1 "$work/mig/ferry.out" | grep -q "Finished, 0 transfer jobs failed, 0 normal urlPair generate failed, 0 jobs generate failed" || return 1
+        }
+        check "image: the containerised agent joins a real migration and moves every blob" agent_migrates
     else
         not_ok "image: deploy/build-image.sh failed"
         printf '%s\n' "$out" | tail -20 | sed 's/^/    /'
