@@ -39,6 +39,7 @@ typedef struct mig_ep {
     bool plain_http, tls_insecure;
     double qps;
     reg_t *reg;             /* the coordinator's client */
+    bool no_referrers_api;  /* answered 404 to the referrers API once */
 } mig_ep_t;
 
 typedef struct mig_repo {
@@ -49,6 +50,8 @@ typedef struct mig_repo {
     size_t n_tags;
     bool tags_given;        /* tags came from the caller */
     reg_op_t *op;           /* tag listing */
+    char **listed;          /* every tag the registry listed, sorted (before filters) */
+    size_t n_listed;
     tagfilter_t *filter;    /* its own tag filter, or NULL for the run's */
     int latest;             /* newest N tags, 0 = all */
     char *const *platforms; /* borrowed (options or rules) */
@@ -76,10 +79,15 @@ typedef struct fetch {
     plan_task_t *parent;    /* index task waiting for this child, or NULL for a root */
     const char *tag;        /* push under this tag (roots by tag) */
     int depth;
-    int step;               /* 0 HEAD src, 1 HEAD dst, 2 GET, 3 referrers, 4 fallback tag */
+    int step;               /* enum fetch_step */
     reg_op_t *op;
+    char *body;             /* the manifest, kept while the target is asked */
+    size_t body_len;
+    char *media_type;
     struct fetch *next;     /* queue link */
 } fetch_t;
+
+enum fetch_step { F_START = 0, F_GET, F_TARGET, F_REFERRERS, F_FALLBACK };
 
 struct mig {
     mig_opts_t opts;
@@ -92,6 +100,7 @@ struct mig {
     mig_image_t *images;
     size_t n_images, cap_images;
     strmap_t *selected;     /* "repo index|ref" of images already added */
+    strmap_t *digest_roots; /* "repo index|digest" -> the first root task of that content */
     plan_t *plan;
     report_t *report;
     journal_t *journal;
@@ -125,6 +134,16 @@ static double wall_now(void)
 
 /* ------------------------------------------------------------ set-up */
 
+static void fetch_free(fetch_t *f)
+{
+    if (!f)
+        return;
+    reg_op_destroy(&f->op);
+    free(f->body);
+    free(f->media_type);
+    free(f);
+}
+
 mig_t *mig_new(const mig_opts_t *opts, ferry_err_t *err)
 {
     mig_t *m = calloc(1, sizeof *m);
@@ -144,9 +163,10 @@ mig_t *mig_new(const mig_opts_t *opts, ferry_err_t *err)
     }
     m->loop = http_loop_new();
     m->selected = strmap_new();
+    m->digest_roots = strmap_new();
     m->plan = plan_new();
     m->report = report_new();
-    if (!m->loop || !m->selected || !m->plan || !m->report)
+    if (!m->loop || !m->selected || !m->digest_roots || !m->plan || !m->report)
         goto oom;
     return m;
 oom:
@@ -163,12 +183,15 @@ void mig_destroy(mig_t **self_p)
     while (m->queue) {
         fetch_t *f = m->queue;
         m->queue = f->next;
-        free(f);
+        fetch_free(f);
     }
     for (size_t i = 0; i < m->n_repos; i++) {
         mig_repo_t *r = &m->repos[i];
         reg_op_destroy(&r->op);
         tagfilter_destroy(&r->filter);
+        for (size_t j = 0; j < r->n_listed; j++)
+            free(r->listed[j]);
+        free(r->listed);
         free(r->src_repo);
         free(r->dst_repo);
         free(r->ref);
@@ -201,6 +224,7 @@ void mig_destroy(mig_t **self_p)
     free(m->running_bytes);
     tagfilter_destroy(&m->filter);
     strmap_destroy(&m->selected, NULL);
+    strmap_destroy(&m->digest_roots, NULL);
     plan_destroy(&m->plan);
     report_destroy(&m->report);
     journal_close(&m->journal);
@@ -493,6 +517,11 @@ static void expand_tags(mig_t *m)
             } else {
                 size_t n = 0;
                 char *const *names = reg_op_names(r->op, &n);
+                r->listed = calloc(n ? n : 1, sizeof *r->listed);
+                for (size_t j = 0; r->listed && j < n; j++)
+                    if ((r->listed[r->n_listed] = strdup(names[j])))
+                        r->n_listed++;
+                qsort(r->listed, r->n_listed, sizeof *r->listed, cmp_str);
                 r->tags = calloc(n ? n : 1, sizeof *r->tags);
                 for (size_t j = 0; r->tags && j < n; j++)
                     if (tagfilter_match(r->filter ? r->filter : m->filter, names[j]) &&
@@ -590,7 +619,7 @@ static void fetch_start_op(fetch_t *f, reg_op_t *op)
     f->op = NULL;
     if (!op) {
         image_fail(f->m, f->image, FAIL_MANIFEST, "out of memory");
-        free(f);
+        fetch_free(f);
         return;
     }
     f->m->inflight++;
@@ -666,8 +695,78 @@ static void fetch_plan(fetch_t *f, const char *digest, const char *media_type, c
     manifest_destroy(&man);
 }
 
-/* Steps of a fetch: HEAD the source (digest), HEAD the target tag (skip when
- * equal), GET the manifest, then look for referrers of a root. */
+/* True when the repository's tag listing holds tag (only for listed repositories). */
+static bool repo_listed(const mig_repo_t *r, const char *tag)
+{
+    const char *key = tag;
+    return r->listed && bsearch(&key, r->listed, r->n_listed, sizeof *r->listed, cmp_str) != NULL;
+}
+
+/* Artifacts that refer to a root image travel with it: through the OCI
+ * referrers API, or the "sha256-<hex>" tag where a registry lacks it. */
+static void fetch_referrers(fetch_t *f)
+{
+    mig_t *m = f->m;
+    mig_image_t *img = &m->images[f->image];
+    mig_ep_t *src = &m->eps[img->src_ep];
+    if (!img->digest) {
+        fetch_free(f);
+        return;
+    }
+    if (!src->no_referrers_api) {
+        f->step = F_REFERRERS;
+        fetch_start_op(f, reg_referrers(src->reg, img->src_repo, img->digest, on_fetch, f));
+        return;
+    }
+    if (strncmp(img->digest, "sha256:", 7) != 0) {
+        fetch_free(f);
+        return;
+    }
+    char tag[200];
+    snprintf(tag, sizeof tag, "sha256-%s", img->digest + 7);
+    const mig_repo_t *r = &m->repos[img->repo];
+    if (r->listed) {
+        /* The listing tells without asking. */
+        size_t before = m->n_images;
+        if (repo_listed(r, tag) && image_add(m, img->repo, tag) == 0 && m->n_images > before)
+            fetch_queue(m, m->n_images - 1, m->images[m->n_images - 1].ref, NULL,
+                        m->images[m->n_images - 1].ref, 0);
+        fetch_free(f);
+        return;
+    }
+    f->step = F_FALLBACK;
+    fetch_start_op(f, reg_manifest_head(src->reg, img->src_repo, tag, on_fetch, f));
+}
+
+/* Plans a root whose manifest is in f->body, or ties its tag to an earlier
+ * root of the same content. Returns true when referrers are still to look for. */
+static bool fetch_plan_root(fetch_t *f, const char *digest)
+{
+    mig_t *m = f->m;
+    mig_image_t *img = &m->images[f->image];
+    char key[300];
+    snprintf(key, sizeof key, "%u|%s", img->repo, digest);
+    plan_task_t *first = strmap_get(m->digest_roots, key);
+    if (first && f->tag) {
+        /* Another tag of content already planned: push the tag after it. */
+        plan_task_t *t = plan_manifest(m->plan, img->src_ep, img->src_repo, img->dst_ep,
+                                       img->dst_repo, digest, first->media_type, f->tag,
+                                       first->size);
+        if (!t || plan_depend(m->plan, t, first) < 0) {
+            image_fail(m, f->image, FAIL_MANIFEST, "out of memory");
+            return false;
+        }
+        img->root = t;
+        return false;
+    }
+    fetch_plan(f, digest, f->media_type, f->body, f->body_len);
+    if (img->root && !first)
+        strmap_put(m->digest_roots, key, img->root, NULL);
+    return true;
+}
+
+/* Steps of a fetch: GET the source manifest; for a root with a tag, HEAD the
+ * target tag (the same digest: skipped); plan; then look for referrers. */
 static void fetch_step(fetch_t *f)
 {
     mig_t *m = f->m;
@@ -675,82 +774,70 @@ static void fetch_step(fetch_t *f)
     mig_ep_t *src = &m->eps[img->src_ep], *dst = &m->eps[img->dst_ep];
     reg_op_t *op = f->op;
     int rc = op ? reg_op_result(op) : 0;
-    char source[1200];
-    src_ref_text(m, img->src_ep, img->src_repo, f->ref, source, sizeof source);
     bool root = !f->parent;
 
     if (img->status == IMG_FAILED) {
-        reg_op_destroy(&f->op);
-        free(f);
+        fetch_free(f);
         return;
     }
     switch (f->step) {
-    case 0: /* start: HEAD the source manifest for its digest */
-        f->step = 1;
-        fetch_start_op(f, reg_manifest_head(src->reg, img->src_repo, f->ref, on_fetch, f));
+    case F_START:
+        f->step = F_GET;
+        fetch_start_op(f, reg_manifest_get(src->reg, img->src_repo, f->ref, on_fetch, f));
         return;
-    case 1:
+    case F_GET:
         if (rc < 0) {
             image_fail(m, f->image, FAIL_MANIFEST, reg_op_error(op)->message);
             if (f->parent)
                 plan_task_failed(m->plan, f->parent, reg_op_error(op)->message);
             break;
         }
-        if (root && !img->digest && reg_op_digest(op))
-            img->digest = plan_intern(m->plan, reg_op_digest(op));
-        if (root && f->tag && img->digest) {
+        f->body = reg_op_steal_body(op, &f->body_len);
+        f->media_type = reg_op_media_type(op) ? strdup(reg_op_media_type(op)) : NULL;
+        {
+            const char *digest = plan_intern(m->plan, reg_op_digest(op));
+            if (root && !img->digest)
+                img->digest = digest;
             reg_op_destroy(&f->op);
-            f->step = 2;
-            fetch_start_op(f, reg_manifest_head(dst->reg, img->dst_repo, f->tag, on_fetch, f));
-            return;
+            if (!root) {
+                fetch_plan(f, digest, f->media_type, f->body, f->body_len);
+                break;
+            }
+            if (f->tag) {
+                f->step = F_TARGET;
+                f->ref = digest; /* remember what the tag must point at */
+                fetch_start_op(f, reg_manifest_head(dst->reg, img->dst_repo, f->tag, on_fetch, f));
+                return;
+            }
+            if (fetch_plan_root(f, digest)) {
+                fetch_referrers(f);
+                return;
+            }
         }
-        f->step = 2;
-        rc = FERRY_ENOTFOUND; /* no tag to compare: go on to GET */
-        /* fall through */
-    case 2:
-        if (f->step == 2 && op && rc == 0 && reg_op_digest(op) && img->digest && root) {
-            if (strcmp(reg_op_digest(op), img->digest) == 0) {
+        break;
+    case F_TARGET:
+        if (rc == 0 && reg_op_digest(op)) {
+            if (strcmp(reg_op_digest(op), f->ref) == 0) {
                 img->status = IMG_SKIPPED;
             } else if (m->opts.no_overwrite) {
                 img->status = IMG_SKIPPED;
                 img->skip_note = true;
             }
         }
-        if (img->status == IMG_SKIPPED) {
-            /* Already there: still look for artifacts that refer to it. */
-            reg_op_destroy(&f->op);
-            f->step = 4;
-            fetch_start_op(f, reg_referrers(src->reg, img->src_repo, img->digest, on_fetch, f));
+        reg_op_destroy(&f->op);
+        if (img->status == IMG_SKIPPED || fetch_plan_root(f, f->ref)) {
+            /* Already there or newly planned: artifacts referring to it too. */
+            fetch_referrers(f);
             return;
         }
-        reg_op_destroy(&f->op);
-        f->step = 3;
-        {
-            const char *by = root && img->digest ? img->digest : f->ref;
-            fetch_start_op(f, reg_manifest_get(src->reg, img->src_repo, by, on_fetch, f));
+        break;
+    case F_REFERRERS:
+        if (rc == FERRY_ENOTFOUND) {
+            src->no_referrers_api = true;
+            reg_op_destroy(&f->op);
+            fetch_referrers(f);
+            return;
         }
-        return;
-    case 3:
-        if (rc < 0) {
-            image_fail(m, f->image, FAIL_MANIFEST, reg_op_error(op)->message);
-            if (f->parent)
-                plan_task_failed(m->plan, f->parent, reg_op_error(op)->message);
-            break;
-        }
-        {
-            size_t len = 0;
-            const char *body = reg_op_body(op, &len);
-            if (root && !img->digest)
-                img->digest = plan_intern(m->plan, reg_op_digest(op));
-            fetch_plan(f, reg_op_digest(op), reg_op_media_type(op), body, len);
-        }
-        if (!root || !img->digest)
-            break;
-        reg_op_destroy(&f->op);
-        f->step = 4;
-        fetch_start_op(f, reg_referrers(src->reg, img->src_repo, img->digest, on_fetch, f));
-        return;
-    case 4: /* referrers API answer */
         if (rc == 0) {
             size_t len = 0;
             const char *body = reg_op_body(op, &len);
@@ -764,18 +851,9 @@ static void fetch_step(fetch_t *f)
                 }
             }
             manifest_destroy(&idx);
-            break;
         }
-        /* No referrers API: the fallback tag "sha256-<hex>". */
-        reg_op_destroy(&f->op);
-        f->step = 5;
-        {
-            char tag[200];
-            snprintf(tag, sizeof tag, "sha256-%s", img->digest + 7);
-            fetch_start_op(f, reg_manifest_head(src->reg, img->src_repo, tag, on_fetch, f));
-        }
-        return;
-    case 5:
+        break;
+    case F_FALLBACK:
         if (rc == 0 && strncmp(img->digest, "sha256:", 7) == 0) {
             char tag[200];
             snprintf(tag, sizeof tag, "sha256-%s", img->digest + 7);
@@ -787,8 +865,7 @@ static void fetch_step(fetch_t *f)
         }
         break;
     }
-    reg_op_destroy(&f->op);
-    free(f);
+    fetch_free(f);
 }
 
 static void inspect(mig_t *m)

@@ -512,8 +512,13 @@ void proto_zap_destroy(proto_zap_t **self_p)
         zmq_send(self->control_main, "stop", 4, 0);
         pthread_join(self->thread, NULL);
     }
-    if (self->handler)
+    if (self->handler) {
+        /* Unbind first: closing alone frees the inproc endpoint later, in
+         * libzmq's reaper, and a new handler on the same context could not
+         * bind it until then. */
+        zmq_unbind(self->handler, ZAP_ENDPOINT);
         zmq_close(self->handler);
+    }
     if (self->control_main)
         zmq_close(self->control_main);
     if (self->control_thread)
