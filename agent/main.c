@@ -41,6 +41,8 @@ static void usage(FILE *out)
             "                          credentials then cross the network in the clear\n"
             "      --grace SECONDS     time to finish running tasks when stopping (default 30)\n"
             "      --buffer-mib N      stream buffer per transfer in MiB (default 1)\n"
+            "      --chunk-mib N       blobs up to N MiB go in one PUT, larger ones in resumable\n"
+            "                          PATCHes of N MiB (default 128)\n"
             "      --log-level LEVEL   error, warn, info or debug (default info)\n"
             "      --log-json          log one JSON object per line\n"
             "  -h, --help              show this help and exit\n"
@@ -82,7 +84,7 @@ int main(int argc, char **argv)
 {
     enum {
         OPT_ID = 256, OPT_SERVER_KEY, OPT_KEY, OPT_GRACE, OPT_BUFFER, OPT_LOG_LEVEL, OPT_LOG_JSON,
-        OPT_INSECURE_CONTROL,
+        OPT_INSECURE_CONTROL, OPT_CHUNK,
     };
     static const struct option options[] = {
         {"connect", required_argument, NULL, 'c'},
@@ -95,6 +97,7 @@ int main(int argc, char **argv)
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"log-json", no_argument, NULL, OPT_LOG_JSON},
         {"insecure-control", no_argument, NULL, OPT_INSECURE_CONTROL},
+        {"chunk-mib", required_argument, NULL, OPT_CHUNK},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -155,6 +158,11 @@ int main(int argc, char **argv)
             break;
         case OPT_INSECURE_CONTROL:
             insecure_control = true;
+            break;
+        case OPT_CHUNK:
+            if (parse_int(optarg, "--chunk-mib", 1, 4096, &v) < 0)
+                return 2;
+            opts.xfer.monolithic_max = opts.xfer.chunk_size = (int64_t)v << 20;
             break;
         case 'h':
             usage(stdout);

@@ -9,6 +9,10 @@
 #include "common/retry.h"
 
 #define XFER_RING_MIN (512 * 1024)
+/* Chunks after a 413: registries that refuse large bodies take these; none
+ * smaller than the minimum. */
+#define XFER_CHUNK_AFTER_413 (16 * 1024 * 1024)
+#define XFER_CHUNK_MIN (1024 * 1024)
 
 enum xfer_state {
     X_SRC_HEAD = 1, /* learning the blob's size from the source */
@@ -350,6 +354,25 @@ static void on_up_done(reg_op_t *op, void *ud)
         x_fail(x, FERRY_EDIGEST);
         return;
     }
+    if (rc == FERRY_ETOOBIG && (x->monolithic || x->opts.chunk_size > XFER_CHUNK_MIN) &&
+        x->resumes < x->opts.max_resumes) {
+        /* The registry, or a proxy before it, refuses bodies this large (413):
+         * go on in smaller chunks. */
+        x->resumes++;
+        if (x->monolithic) {
+            x->opts.monolithic_max = -1;
+            if (x->opts.chunk_size > XFER_CHUNK_AFTER_413)
+                x->opts.chunk_size = XFER_CHUNK_AFTER_413;
+            free(x->location); /* a new upload, in chunks */
+            x->location = NULL;
+        } else {
+            x->opts.chunk_size = x->opts.chunk_size / 2 > XFER_CHUNK_MIN ? x->opts.chunk_size / 2
+                                                                          : XFER_CHUNK_MIN;
+        }
+        x->chunk = x->opts.chunk_size;
+        x_restream_later(x);
+        return;
+    }
     if (rc < 0) {
         if (!x_may_resume(x, &e)) {
             x_fail_with(x, &e);
@@ -461,7 +484,7 @@ static void x_start_upload_at(xfer_t *x, const char *location, int64_t chunk_min
     x->chunk = x->opts.chunk_size;
     if (chunk_min > x->chunk)
         x->chunk = chunk_min;
-    x->monolithic = x->size <= x->opts.monolithic_max;
+    x->monolithic = x->opts.monolithic_max >= 0 && x->size <= x->opts.monolithic_max;
     digest_ctx_reset(x->hash);
     x->snap_off[0] = x->snap_off[1] = -1;
     x_stream_start(x, 0, 0);
@@ -630,9 +653,9 @@ xfer_t *xfer_blob(reg_t *src, const char *src_repo, reg_t *dst, const char *dst_
     if (x->opts.buffer_size < XFER_RING_MIN)
         x->opts.buffer_size = XFER_RING_MIN;
     if (!x->opts.monolithic_max)
-        x->opts.monolithic_max = 64 * 1024 * 1024;
+        x->opts.monolithic_max = 128 * 1024 * 1024;
     if (!x->opts.chunk_size)
-        x->opts.chunk_size = 64 * 1024 * 1024;
+        x->opts.chunk_size = 128 * 1024 * 1024;
     if (!x->opts.max_resumes)
         x->opts.max_resumes = 8;
     x->snap_off[0] = x->snap_off[1] = -1;

@@ -21,7 +21,7 @@ enum {
     OPT_TAGS, OPT_EXCLUDE_TAGS, OPT_LATEST, OPT_PLATFORM, OPT_JOBS, OPT_LISTEN, OPT_AGENTS,
     OPT_SERVER_KEY, OPT_ALLOW_KEYS, OPT_INSECURE_CONTROL, OPT_JOURNAL, OPT_REPORT, OPT_RETRIES,
     OPT_QPS, OPT_NO_OVERWRITE, OPT_DRY_RUN, OPT_PROGRESS, OPT_LOG_LEVEL, OPT_LOG_JSON,
-    OPT_HEARTBEAT, OPT_METRICS_FILE, OPT_STATUS_FILE,
+    OPT_HEARTBEAT, OPT_METRICS_FILE, OPT_STATUS_FILE, OPT_CHUNK_MIB,
 };
 
 static const struct option common_options[] = {
@@ -52,6 +52,7 @@ static const struct option common_options[] = {
     {"log-json", no_argument, NULL, OPT_LOG_JSON},
     {"heartbeat-ms", required_argument, NULL, OPT_HEARTBEAT},
     {"metrics-file", required_argument, NULL, OPT_METRICS_FILE},
+    {"chunk-mib", required_argument, NULL, OPT_CHUNK_MIB},
     {"status-file", required_argument, NULL, OPT_STATUS_FILE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -240,6 +241,11 @@ int cli_parse(cli_t *cli, int argc, char **argv, const cli_extra_t *extra)
         }
         case OPT_LOG_JSON:
             log_set_json(true);
+            break;
+        case OPT_CHUNK_MIB:
+            if (parse_long(optarg, "--chunk-mib", 1, 4096, &v))
+                return 2;
+            cli->opts.chunk_mib = (int)v;
             break;
         case OPT_METRICS_FILE:
             cli->opts.metrics_file = optarg;

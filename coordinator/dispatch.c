@@ -388,6 +388,18 @@ int dispatch_send(dispatch_t *d, uint64_t task_id, ferry_err_t *err)
     return rc;
 }
 
+void dispatch_wake(dispatch_t *d)
+{
+    for (size_t i = 0; i < d->n_agents; i++) {
+        if (!d->agents[i].ready)
+            continue;
+        proto_msg_t *hb = proto_msg_new(PROTO_HEARTBEAT);
+        if (hb)
+            agent_send(d, &d->agents[i], hb);
+        proto_msg_destroy(&hb);
+    }
+}
+
 void dispatch_cancel(dispatch_t *d, uint64_t task_id)
 {
     for (size_t i = 0; i < d->n_agents; i++) {

@@ -52,6 +52,8 @@ int dispatch_agents(const dispatch_t *d);
 /* Leases task_id to the ready agent with the most free credit and sends it.
  * FERRY_ERETRY when no agent has a free slot. */
 int dispatch_send(dispatch_t *d, uint64_t task_id, ferry_err_t *err);
+/* Sends a HEARTBEAT to every ready agent now (wakes agents that wait). */
+void dispatch_wake(dispatch_t *d);
 /* Asks the agent that holds task_id to abandon it. */
 void dispatch_cancel(dispatch_t *d, uint64_t task_id);
 /* Tasks leased and not yet reported. */

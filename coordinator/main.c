@@ -77,6 +77,8 @@ void cli_usage(FILE *out)
             "      --status-file FILE      keep a JSON status in FILE, for `ferry status FILE`\n"
             "      --retries N             retries of a failed transfer (default 3)\n"
             "      --qps N                 registry API requests per second per registry\n"
+            "      --chunk-mib N           blobs up to N MiB go in one PUT, larger ones in PATCHes\n"
+            "                              of N MiB, resumable (default 128; in-process agents)\n"
             "      --no-overwrite          leave target tags that differ from the source\n"
             "      --dry-run               print the plan; write nothing\n"
             "      --progress MODE         auto, plain, json or none (default auto)\n"

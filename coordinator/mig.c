@@ -1166,6 +1166,8 @@ static int transfer(mig_t *m)
                 ao.jobs = 1;
             ao.stop = &local_stop;
             ao.grace_ms = 30000;
+            if (m->opts.chunk_mib > 0)
+                ao.xfer.monolithic_max = ao.xfer.chunk_size = (int64_t)m->opts.chunk_mib << 20;
             locals[i].agent = agent_new(ctx, &ao, &err);
             if (locals[i].agent &&
                 pthread_create(&locals[i].thread, NULL, local_agent_main, &locals[i]) == 0)
@@ -1219,13 +1221,17 @@ static int transfer(mig_t *m)
         }
     }
     local_stop = 1;
+    if (n_locals) {
+        /* Wake the agents (any message does) and answer while they say
+         * goodbye, for at most two seconds. */
+        dispatch_wake(d);
+        int64_t until = http_now_ms() + 2000;
+        while (dispatch_agents(d) > 0 && http_now_ms() < until)
+            dispatch_poll(d, 10);
+    }
     for (int i = 0; i < n_locals; i++) {
-        if (locals[i].started) {
-            /* Keep answering while the agents say goodbye. */
-            for (int k = 0; k < 40; k++)
-                dispatch_poll(d, 5);
+        if (locals[i].started)
             pthread_join(locals[i].thread, NULL);
-        }
         agent_destroy(&locals[i].agent);
     }
     dispatch_destroy(&d);

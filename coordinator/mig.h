@@ -46,6 +46,7 @@ typedef struct mig_opts {
     char **platforms;            /* os/arch[/variant] wanted, none = all (keeps indexes) */
     size_t n_platforms;
     int heartbeat_ms;            /* agent liveness interval (default 1000) */
+    int chunk_mib;               /* in-process agents: one PUT up to this size, PATCHes of it above (0 = 128) */
     const char *metrics_file;    /* Prometheus text format, rewritten while running */
     const char *status_file;     /* JSON status for `ferry status`, rewritten while running */
     const char *run_key;         /* identifies the migration in the journal */

@@ -1222,8 +1222,8 @@ static void test_restart(void)
              layer + 7);
     rule(p, json);
     int before = test_failures;
-    if (ferry_bg(&r, "mirror %s %s %s --jobs 2", src->host, p->host, insecure(src->host, p->host)) <
-        0)
+    if (ferry_bg(&r, "mirror %s %s %s --jobs 2 --chunk-mib 32", src->host, p->host,
+                 insecure(src->host, p->host)) < 0)
         goto out;
     char dst_log[512];
     snprintf(dst_log, sizeof dst_log, "%s/registry.log", dst->dir);

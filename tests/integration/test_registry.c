@@ -388,6 +388,31 @@ static void test_resume_and_retry(void)
     CHECK_INT(xfer_outcome(x), XFER_SKIPPED);
     xfer_destroy(&x);
 
+    /* A proxy that refuses bodies over a size (413): smaller chunks instead. */
+    CHECK_INT(fx_proxy_rule(pb, "{\"match\":\"PUT /v2/big/four/blobs/uploads/.+digest=\",\"action\":\"status\",\"status\":413,\"count\":1}"), 0);
+    x = xfer_blob(src, "big/one", dst, "big/four", d, size, NULL, &mono, NULL, NULL);
+    CHECK_INT(xfer_wait(x), 0);
+    CHECK_INT(xfer_outcome(x), XFER_COPIED);
+    xfer_destroy(&x);
+    {
+        json_t *plog = fx_proxy_log(pb);
+        int patches = 0;
+        size_t k;
+        json_t *e4;
+        json_array_foreach(plog, k, e4)
+            if (strcmp(json_string_value(json_object_get(e4, "method")), "PATCH") == 0 &&
+                strstr(json_string_value(json_object_get(e4, "path")), "/big/four/"))
+                patches++;
+        CHECK(patches >= 1);
+        json_decref(plog);
+    }
+    reg_t *direct_b = client(b, NULL, NULL);
+    op = reg_blob_head(direct_b, "big/four", d, NULL, NULL);
+    CHECK_INT(wait_op(op), 0);
+    CHECK(reg_op_exists(op));
+    reg_op_destroy(&op);
+    reg_destroy(&direct_b);
+
     /* 429 storm with Retry-After on manifests. */
     CHECK_INT(fx_proxy_rule(pa, "{\"match\":\"GET /v2/big/one/manifests/\",\"action\":\"status\",\"status\":429,\"retry_after\":1,\"count\":2}"), 0);
     op = reg_manifest_get(src, "big/one", "1", NULL, NULL);
