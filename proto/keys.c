@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,6 +293,7 @@ struct proto_zap {
     bool thread_running;          /* thread was started and not yet joined */
     uint8_t (*keys)[KEY_BIN_LEN]; /* admitted client keys, sorted */
     size_t key_count;             /* entries in keys */
+    char control[64];             /* the control pair's inproc endpoint, unique per handler */
 };
 
 static int key_compare(const void *a, const void *b)
@@ -468,8 +470,11 @@ proto_zap_t *proto_zap_new(void *zmq_ctx, const char *allowlist_path, ferry_err_
         goto fail;
 
     int linger = 0;
-    char control[64];
-    snprintf(control, sizeof control, "inproc://ferry-zap-control-%p", (void *)self);
+    /* Unique even when malloc hands out the same address again. */
+    static atomic_uint handlers;
+    snprintf(self->control, sizeof self->control, "inproc://ferry-zap-control-%u",
+             atomic_fetch_add(&handlers, 1));
+    const char *control = self->control;
     self->handler = zmq_socket(zmq_ctx, ZMQ_REP);
     self->control_main = zmq_socket(zmq_ctx, ZMQ_PAIR);
     self->control_thread = zmq_socket(zmq_ctx, ZMQ_PAIR);
@@ -521,8 +526,10 @@ void proto_zap_destroy(proto_zap_t **self_p)
     }
     if (self->control_main)
         zmq_close(self->control_main);
-    if (self->control_thread)
+    if (self->control_thread) {
+        zmq_unbind(self->control_thread, self->control);
         zmq_close(self->control_thread);
+    }
     free(self->keys);
     free(self);
     *self_p = NULL;

@@ -964,6 +964,8 @@ static void test_curve_zap(void)
         write_text(allow, listing);
         proto_zap_t *from_pub = proto_zap_new(ctx, allow, &err);
         CHECK(from_pub != NULL);
+        if (!from_pub)
+            fprintf(stderr, "allowlist from .pub lines refused: %s\n%s", err.message, listing);
         proto_zap_destroy(&from_pub);
         snprintf(listing, sizeof listing, "publicity = %s\n", pub_a);
         write_text(allow, listing);
