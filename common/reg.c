@@ -100,6 +100,7 @@ struct reg_op {
     http_req_t *token_req;      /* running token fetch */
     char *token_scope;          /* scope of that fetch */
     uint64_t timer;             /* pending timer id, 0 = none */
+    bool slot_reserved;         /* waiting for a slot reserved under --qps */
     int attempts;               /* requests sent for the current page or step */
     int requests;               /* requests sent for this op in all */
     int auth_retries;           /* 401 answers handled */
@@ -869,17 +870,21 @@ static void op_send(reg_op_t *op)
 {
     reg_t *reg = op->reg;
     int rc;
-    /* Pace requests under the registry's rate limit. */
-    if (reg->qps > 0) {
+    /* Pace requests under the registry's rate limit: a request that must
+     * wait reserves the next free slot and is sent when it comes. */
+    if (reg->qps > 0 && !op->slot_reserved) {
         int64_t now = http_now_ms();
+        int64_t interval = (int64_t)(1000.0 / reg->qps);
         if (reg->next_slot_ms > now) {
             int64_t wait = reg->next_slot_ms - now;
-            reg->next_slot_ms += (int64_t)(1000.0 / reg->qps);
+            reg->next_slot_ms += interval;
+            op->slot_reserved = true;
             op_schedule(op, wait);
             return;
         }
-        reg->next_slot_ms = now + (int64_t)(1000.0 / reg->qps);
+        reg->next_slot_ms = now + interval;
     }
+    op->slot_reserved = false;
 
     const char *scope = op->scope ? op->scope : "";
     const char *token = NULL;

@@ -121,6 +121,7 @@ struct mig {
     double started;
     int repos_failed;
     int64_t published_ms;   /* last write of the metrics and status files */
+    int agents;             /* agents connected (they share --qps) */
 };
 
 static void publish(mig_t *m, const char *phase, dispatch_t *d, bool force);
@@ -912,12 +913,16 @@ static void journal_key(const mig_t *m, const plan_task_t *t, char *out, size_t 
         snprintf(out, size, "blob %s/%s@%s", m->eps[t->dst_ep].host, t->dst_repo, t->digest);
 }
 
-static int fill_endpoint(const mig_ep_t *e, proto_endpoint_t *out)
+/* --qps is per registry: the agents working at once share it. */
+static int fill_endpoint(const mig_ep_t *e, int agents, proto_endpoint_t *out)
 {
     int rc = proto_str_set(&out->host, e->host);
     out->plain_http = e->plain_http;
     out->tls_verify = !e->tls_insecure;
-    out->qps = e->qps > 0 ? (uint32_t)(e->qps + 0.5) : 0;
+    if (e->qps > 0) {
+        double share = e->qps / (agents > 1 ? agents : 1);
+        out->qps = share < 1 ? 1 : (uint32_t)share;
+    }
     if (rc == 0 && e->ca_pem)
         rc = proto_str_set(&out->ca_pem, e->ca_pem);
     if (rc == 0 && e->username)
@@ -937,9 +942,9 @@ static int cb_fill_task(void *ud, uint64_t task_id, proto_task_t *out)
     out->kind = t->kind;
     out->size = t->size;
     out->attempt = t->attempt;
-    int rc = fill_endpoint(&m->eps[t->src_ep], &out->source);
+    int rc = fill_endpoint(&m->eps[t->src_ep], m->agents, &out->source);
     if (rc == 0)
-        rc = fill_endpoint(&m->eps[t->dst_ep], &out->target);
+        rc = fill_endpoint(&m->eps[t->dst_ep], m->agents, &out->target);
     if (rc == 0)
         rc = proto_str_set(&out->source_repo, t->src_repo);
     if (rc == 0)
@@ -1177,6 +1182,7 @@ static int transfer(mig_t *m)
     bool stopping = false;
     int64_t deadline = 0;
     int64_t waiting_logged = 0;
+    bool dispatching = false;
     while (plan_unfinished(m->plan) > 0) {
         int64_t now = http_now_ms();
         if (m->opts.stop && *m->opts.stop && !stopping) {
@@ -1187,14 +1193,14 @@ static int transfer(mig_t *m)
         }
         if (stopping && (dispatch_leased(d) == 0 || now > deadline))
             break;
-        bool enough_agents = !m->opts.listen || dispatch_agents(d) >= (m->opts.wait_agents > 0 ? m->opts.wait_agents : 1) ||
-                             waiting_logged < 0;
-        if (enough_agents && waiting_logged > 0)
-            waiting_logged = -1; /* once started, keep going with whoever is there */
-        if (!enough_agents && now - waiting_logged > 10000) {
+        m->agents = dispatch_agents(d);
+        int wanted = m->opts.listen ? (m->opts.wait_agents > 0 ? m->opts.wait_agents : 1) : n_locals;
+        /* Wait for the agents asked for; once started, go on with whoever is there. */
+        dispatching |= m->agents >= wanted;
+        bool enough_agents = dispatching && m->agents > 0;
+        if (!dispatching && now - waiting_logged > 10000) {
             progress_break(m->progress);
-            log_info("waiting for agents on %s: %d of %d connected", endpoint, dispatch_agents(d),
-                     m->opts.wait_agents > 0 ? m->opts.wait_agents : 1);
+            log_info("waiting for agents on %s: %d of %d connected", endpoint, m->agents, wanted);
             waiting_logged = now;
         }
         while (!stopping && enough_agents && dispatch_free_slots(d) > 0) {

@@ -752,6 +752,62 @@ out:
     fx_registry_stop(&b);
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* --qps N holds each registry to N API requests a second, in-process agents
+ * included (they share it); without it the same run goes much faster. */
+static void test_qps(void)
+{
+    fx_registry_t *a = registry(), *b = registry(), *c = registry();
+    if (!a || !b || !c)
+        goto out;
+    for (int i = 0; i < 4; i++) {
+        char repo[32];
+        snprintf(repo, sizeof repo, "rate/r%d", i);
+        json_decref(push(a, repo, "v1", NULL));
+    }
+    const int qps = 8;
+    long mark_a = log_mark(a), mark_b = log_mark(b);
+    ferry_run_t r;
+    int before = test_failures;
+    double t0 = mono_s();
+    ferry(&r, "mirror %s %s --qps %d --jobs 4 %s", a->host, b->host, qps, insecure(a->host, b->host));
+    double elapsed = mono_s() - t0;
+    CHECK_INT(r.status, 0);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+    /* The access log's lines ("GET /v2/... HTTP/1.1" 200 ...), not the
+     * registry's own "response completed" lines. */
+    int req_a = log_count(a, mark_a, " /v2/", " HTTP/1.1\" "),
+        req_b = log_count(b, mark_b, " /v2/", " HTTP/1.1\" ");
+    fprintf(stderr, "  --qps %d: %d source and %d target requests in %.2f s\n", qps, req_a, req_b,
+            elapsed);
+    CHECK(req_a > 10 && req_b > 10);
+    /* n requests spaced 1/qps apart need (n - 1) / qps seconds, per registry. */
+    CHECK(elapsed >= (req_a - 1) / (double)qps * 0.9);
+    CHECK(elapsed >= (req_b - 1) / (double)qps * 0.9);
+
+    /* The same migration unthrottled, into another registry. */
+    long mark_c = log_mark(c);
+    t0 = mono_s();
+    ferry(&r, "mirror %s %s --jobs 4 %s", a->host, c->host, insecure(a->host, c->host));
+    double fast = mono_s() - t0;
+    CHECK_INT(r.status, 0);
+    ferry_run_free(&r);
+    int req_c = log_count(c, mark_c, " /v2/", " HTTP/1.1\" ");
+    fprintf(stderr, "  unthrottled: %d target requests in %.2f s\n", req_c, fast);
+    CHECK(fast < (req_c - 1) / (double)qps * 0.9);
+out:
+    fx_registry_stop(&a);
+    fx_registry_stop(&b);
+    fx_registry_stop(&c);
+}
+
 static void test_verify(void)
 {
     fx_registry_t *a = registry(), *b = registry();
@@ -1113,7 +1169,7 @@ static const subtest_t subtests[] = {
     {"mirror", test_mirror},           {"latest", test_latest},         {"rerun", test_rerun},
     {"nooverwrite", test_nooverwrite}, {"verify", test_verify},         {"dryrun", test_dryrun},
     {"badargs", test_badargs},         {"failures", test_failures_run}, {"sync", test_sync},
-    {"status", test_status},
+    {"status", test_status},           {"qps", test_qps},
 };
 
 int main(int argc, char **argv)
