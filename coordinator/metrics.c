@@ -182,8 +182,7 @@ int metrics_status_main(int argc, char **argv)
     printf("bytes:   %.1f of %.1f MiB, %.1f MB/s\n", (double)moved / 1048576.0,
            (double)planned / 1048576.0, elapsed > 0 ? (double)moved / elapsed / 1e6 : 0.0);
     printf("agents:  %lld\n", (long long)json_integer_value(json_object_get(doc, "agents")));
-    json_decref(doc);
-    if (failed > 0 || (!finished && !alive) || (phase && strcmp(phase, "interrupted") == 0))
-        return 1;
-    return 0;
+    bool interrupted = phase && strcmp(phase, "interrupted") == 0;
+    json_decref(doc); /* phase points into doc */
+    return failed > 0 || (!finished && !alive) || interrupted ? 1 : 0;
 }
