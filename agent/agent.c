@@ -15,27 +15,27 @@
 #include "proto/proto.h"
 
 #define AGENT_HELLO_HEARTBEAT_MS 1000
-#define AGENT_BACKOFF_MIN_MS 250
-#define AGENT_BACKOFF_MAX_MS 8000
-#define AGENT_PROGRESS_MS 1000
+#define AGENT_BACKOFF_MIN_MS     250
+#define AGENT_BACKOFF_MAX_MS     8000
+#define AGENT_PROGRESS_MS        1000
 
 enum agent_state { A_DISCONNECTED = 0, A_HELLO_SENT, A_READY };
 
 typedef struct task_run {
-    agent_t *agent;           /* owner */
-    proto_msg_t *msg;         /* the TASK, owned */
-    int64_t started_ms;       /* when it started */
-    int64_t progress_ms;      /* when PROGRESS was last sent */
-    xfer_t *xfer;             /* blob transfer */
-    reg_op_t *op;             /* manifest GET or PUT */
-    char *body;               /* manifest bytes */
+    agent_t *agent;      /* owner */
+    proto_msg_t *msg;    /* the TASK, owned */
+    int64_t started_ms;  /* when it started */
+    int64_t progress_ms; /* when PROGRESS was last sent */
+    xfer_t *xfer;        /* blob transfer */
+    reg_op_t *op;        /* manifest GET or PUT */
+    char *body;          /* manifest bytes */
     size_t body_len;
-    char *media_type;         /* manifest media type */
-    bool finished;            /* ready to report */
-    int rc;                   /* result */
+    char *media_type; /* manifest media type */
+    bool finished;    /* ready to report */
+    int rc;           /* result */
     ferry_err_t err;
-    int outcome;              /* enum proto_outcome */
-    uint64_t bytes;           /* bytes uploaded */
+    int outcome;    /* enum proto_outcome */
+    uint64_t bytes; /* bytes uploaded */
 } task_run_t;
 
 typedef struct reg_entry {
@@ -44,30 +44,30 @@ typedef struct reg_entry {
 } reg_entry_t;
 
 struct agent {
-    void *ctx;                  /* borrowed zmq context */
-    void *sock;                 /* DEALER, NULL while disconnected */
-    char *endpoint;             /* coordinator endpoint */
-    char agent_id[65];          /* our name */
-    int jobs;                   /* capacity */
+    void *ctx;                                     /* borrowed zmq context */
+    void *sock;                                    /* DEALER, NULL while disconnected */
+    char *endpoint;                                /* coordinator endpoint */
+    char agent_id[65];                             /* our name */
+    int jobs;                                      /* capacity */
     char *server_public, *public_key, *secret_key; /* CURVE keys; secret is wiped */
-    int grace_ms;               /* drain grace period */
-    xfer_opts_t xfer;           /* transfer tuning */
-    volatile sig_atomic_t *stop; /* stop request */
-    http_loop_t *loop;          /* transfers */
-    int state;                  /* enum agent_state */
-    int heartbeat_ms;           /* current interval */
-    int64_t last_recv_ms;       /* liveness of the coordinator */
-    int64_t last_send_ms;       /* when we last sent */
-    int backoff_ms;             /* reconnect backoff */
-    int64_t reconnect_at_ms;    /* when to reconnect */
-    task_run_t **tasks;         /* running tasks */
+    int grace_ms;                                  /* drain grace period */
+    xfer_opts_t xfer;                              /* transfer tuning */
+    volatile sig_atomic_t *stop;                   /* stop request */
+    http_loop_t *loop;                             /* transfers */
+    int state;                                     /* enum agent_state */
+    int heartbeat_ms;                              /* current interval */
+    int64_t last_recv_ms;                          /* liveness of the coordinator */
+    int64_t last_send_ms;                          /* when we last sent */
+    int backoff_ms;                                /* reconnect backoff */
+    int64_t reconnect_at_ms;                       /* when to reconnect */
+    task_run_t **tasks;                            /* running tasks */
     size_t n_tasks;
-    proto_msg_t **pending;      /* RESULTs waiting for a coordinator */
+    proto_msg_t **pending; /* RESULTs waiting for a coordinator */
     size_t n_pending, cap_pending;
-    reg_entry_t *regs;          /* registry clients by endpoint */
+    reg_entry_t *regs; /* registry clients by endpoint */
     size_t n_regs;
-    bool local;                 /* in-process (inproc://): quieter logs */
-    bool draining;              /* stop requested */
+    bool local;    /* in-process (inproc://): quieter logs */
+    bool draining; /* stop requested */
     int64_t drain_deadline_ms;
 };
 
@@ -166,7 +166,8 @@ static void agent_lost(agent_t *a, const char *why)
     log_warn("coordinator %s: %s; reconnecting in %d ms", a->endpoint, why, a->backoff_ms);
     agent_close_socket(a);
     a->reconnect_at_ms = http_now_ms() + a->backoff_ms;
-    a->backoff_ms = a->backoff_ms * 2 > AGENT_BACKOFF_MAX_MS ? AGENT_BACKOFF_MAX_MS : a->backoff_ms * 2;
+    a->backoff_ms =
+        a->backoff_ms * 2 > AGENT_BACKOFF_MAX_MS ? AGENT_BACKOFF_MAX_MS : a->backoff_ms * 2;
 }
 
 static void agent_flush_pending(agent_t *a)
@@ -277,12 +278,14 @@ static void on_manifest_get(reg_op_t *op, void *ud)
     }
     const proto_task_t *task = &t->msg->task;
     t->body = reg_op_steal_body(op, &t->body_len);
-    const char *mt = task->media_type && *task->media_type ? task->media_type : reg_op_media_type(op);
+    const char *mt =
+        task->media_type && *task->media_type ? task->media_type : reg_op_media_type(op);
     t->media_type = mt ? strdup(mt) : NULL;
     if (!t->media_type) {
-        task_done(t, ferry_err_set(&t->err, FERRY_EPROTO,
-                                   "manifest %s@%s: the source sent no media type",
-                                   task->source_repo, task->digest),
+        task_done(t,
+                  ferry_err_set(&t->err, FERRY_EPROTO,
+                                "manifest %s@%s: the source sent no media type", task->source_repo,
+                                task->digest),
                   NULL);
         return;
     }
@@ -315,9 +318,9 @@ static int task_start(task_run_t *t)
     switch (task->kind) {
     case PROTO_KIND_COPY_BLOB:
     case PROTO_KIND_MOUNT_BLOB:
-        t->xfer = xfer_blob(src, task->source_repo, dst, task->target_repo, task->digest, task->size,
-                            task->kind == PROTO_KIND_MOUNT_BLOB ? task->mount_from : NULL, &a->xfer,
-                            on_xfer, t);
+        t->xfer = xfer_blob(
+            src, task->source_repo, dst, task->target_repo, task->digest, task->size,
+            task->kind == PROTO_KIND_MOUNT_BLOB ? task->mount_from : NULL, &a->xfer, on_xfer, t);
         return t->xfer ? 0 : FERRY_ENOMEM;
     case PROTO_KIND_PUT_MANIFEST:
         t->op = reg_manifest_get(src, task->source_repo, task->digest, on_manifest_get, t);
@@ -348,7 +351,7 @@ static proto_msg_t *task_result(const task_run_t *t)
     proto_result_t *r = &m->result;
     r->task_id = t->msg->task.task_id;
     r->outcome = t->rc < 0 ? PROTO_OUTCOME_FAILED : t->outcome;
-    r->error_class = t->rc == 0                   ? PROTO_ERROR_NONE
+    r->error_class = t->rc == 0                    ? PROTO_ERROR_NONE
                      : ferry_code_retryable(t->rc) ? PROTO_ERROR_RETRYABLE
                                                    : PROTO_ERROR_PERMANENT;
     int rc = proto_str_set(&r->error_code, t->rc < 0 ? ferry_code_name(t->rc) : "");
@@ -495,7 +498,7 @@ static void agent_on_message(agent_t *a, proto_msg_t **msg_p)
         return;
     case PROTO_DISCONNECT:
         agent_lost(a, msg->disconnect.reason && *msg->disconnect.reason ? msg->disconnect.reason
-                                                                       : "disconnected");
+                                                                        : "disconnected");
         return;
     default:
         log_debug("unexpected %s dropped", proto_command_name(msg->command));
@@ -584,8 +587,7 @@ int agent_run(agent_t *a)
             }
         }
         if (a->sock && now - a->last_recv_ms > 3 * (int64_t)a->heartbeat_ms)
-            agent_lost(a, a->state == A_READY ? "silent for 3 heartbeat intervals"
-                                              : "no WELCOME");
+            agent_lost(a, a->state == A_READY ? "silent for 3 heartbeat intervals" : "no WELCOME");
         if (!a->sock && now >= a->reconnect_at_ms)
             agent_connect(a);
         if (a->sock && now - a->last_send_ms >= a->heartbeat_ms)
@@ -641,8 +643,8 @@ agent_t *agent_new(void *zmq_ctx, const agent_opts_t *opts, ferry_err_t *err)
         gethostname(host, sizeof host - 1);
         host[sizeof host - 1] = '\0';
         for (char *p = host; *p; p++)
-            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                  *p == '.' || *p == '-' || *p == '_'))
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '_'))
                 *p = '-';
         snprintf(a->agent_id, sizeof a->agent_id, "%.40s-%d", host, (int)getpid());
     }

@@ -27,9 +27,9 @@
 #include "coordinator/report.h"
 #include "proto/proto.h"
 
-#define MIG_INFLIGHT 32     /* registry API operations at once while inspecting */
-#define MIG_MAX_DEPTH 4     /* nesting of indexes */
-#define MIG_CA_MAX (1024 * 1024)
+#define MIG_INFLIGHT  32 /* registry API operations at once while inspecting */
+#define MIG_MAX_DEPTH 4  /* nesting of indexes */
+#define MIG_CA_MAX    (1024 * 1024)
 
 enum image_status { IMG_PENDING = 0, IMG_MIGRATED, IMG_SKIPPED, IMG_FAILED };
 enum fail_kind { FAIL_TRANSFER = 0, FAIL_MANIFEST };
@@ -38,19 +38,19 @@ typedef struct mig_ep {
     char *host, *ca_file, *ca_pem, *username, *password;
     bool plain_http, tls_insecure;
     double qps;
-    reg_t *reg;             /* the coordinator's client */
-    bool no_referrers_api;  /* answered 404 to the referrers API once */
+    reg_t *reg;            /* the coordinator's client */
+    bool no_referrers_api; /* answered 404 to the referrers API once */
 } mig_ep_t;
 
 typedef struct mig_repo {
     int src_ep, dst_ep;
     char *src_repo, *dst_repo;
-    char *ref;              /* one image, or NULL */
-    char **tags;            /* chosen tags (given, or listed and filtered) */
+    char *ref;   /* one image, or NULL */
+    char **tags; /* chosen tags (given, or listed and filtered) */
     size_t n_tags;
-    bool tags_given;        /* tags came from the caller */
-    reg_op_t *op;           /* tag listing */
-    char **listed;          /* every tag the registry listed, sorted (before filters) */
+    bool tags_given; /* tags came from the caller */
+    reg_op_t *op;    /* tag listing */
+    char **listed;   /* every tag the registry listed, sorted (before filters) */
     size_t n_listed;
     tagfilter_t *filter;    /* its own tag filter, or NULL for the run's */
     int latest;             /* newest N tags, 0 = all */
@@ -59,32 +59,32 @@ typedef struct mig_repo {
 } mig_repo_t;
 
 typedef struct mig_image {
-    uint32_t repo;          /* index in m->repos */
+    uint32_t repo; /* index in m->repos */
     uint16_t src_ep, dst_ep;
     const char *src_repo, *dst_repo; /* interned */
-    const char *ref;        /* tag or digest asked for, interned */
-    const char *digest;     /* source manifest digest, interned */
-    uint8_t status;         /* enum image_status */
-    uint8_t fail_kind;      /* enum fail_kind */
-    bool skip_note;         /* skipped because of --no-overwrite */
+    const char *ref;                 /* tag or digest asked for, interned */
+    const char *digest;              /* source manifest digest, interned */
+    uint8_t status;                  /* enum image_status */
+    uint8_t fail_kind;               /* enum fail_kind */
+    bool skip_note;                  /* skipped because of --no-overwrite */
     char *error;
-    plan_task_t *root;      /* the task whose success migrates it */
+    plan_task_t *root; /* the task whose success migrates it */
 } mig_image_t;
 
 /* One manifest to fetch while inspecting. */
 typedef struct fetch {
     mig_t *m;
-    size_t image;           /* index in m->images */
-    const char *ref;        /* what to fetch (tag or digest) */
-    plan_task_t *parent;    /* index task waiting for this child, or NULL for a root */
-    const char *tag;        /* push under this tag (roots by tag) */
+    size_t image;        /* index in m->images */
+    const char *ref;     /* what to fetch (tag or digest) */
+    plan_task_t *parent; /* index task waiting for this child, or NULL for a root */
+    const char *tag;     /* push under this tag (roots by tag) */
     int depth;
-    int step;               /* enum fetch_step */
+    int step; /* enum fetch_step */
     reg_op_t *op;
-    char *body;             /* the manifest, kept while the target is asked */
+    char *body; /* the manifest, kept while the target is asked */
     size_t body_len;
     char *media_type;
-    struct fetch *next;     /* queue link */
+    struct fetch *next; /* queue link */
 } fetch_t;
 
 enum fetch_step { F_START = 0, F_GET, F_TARGET, F_REFERRERS, F_FALLBACK };
@@ -105,14 +105,14 @@ struct mig {
     report_t *report;
     journal_t *journal;
     fetch_t *queue, *queue_tail; /* fetches not started */
-    int inflight;           /* running operations */
+    int inflight;                /* running operations */
     /* catalog discovery */
     struct catalog_req {
         int src_ep, dst_ep;
         char *src_prefix, *dst_prefix;
         mig_select_t sel;
         bool has_sel;
-    } *catalogs;
+    } * catalogs;
     size_t n_catalogs;
     /* run state */
     progress_t *progress;
@@ -120,8 +120,8 @@ struct mig {
     uint64_t *running_bytes; /* per task id: bytes done so far (progress) */
     double started;
     int repos_failed;
-    int64_t published_ms;   /* last write of the metrics and status files */
-    int agents;             /* agents connected (they share --qps) */
+    int64_t published_ms; /* last write of the metrics and status files */
+    int agents;           /* agents connected (they share --qps) */
 };
 
 static void publish(mig_t *m, const char *phase, dispatch_t *d, bool force);
@@ -353,9 +353,8 @@ int mig_add_repo(mig_t *m, int src_ep, const char *src_repo, int dst_ep, const c
     return repo_select(r, sel, err);
 }
 
-int mig_add_repo_tags(mig_t *m, int src_ep, const char *src_repo, int dst_ep,
-                      const char *dst_repo, char *const *tags, size_t n_tags,
-                      const mig_select_t *sel, ferry_err_t *err)
+int mig_add_repo_tags(mig_t *m, int src_ep, const char *src_repo, int dst_ep, const char *dst_repo,
+                      char *const *tags, size_t n_tags, const mig_select_t *sel, ferry_err_t *err)
 {
     mig_repo_t *r = repo_new(m, src_ep, src_repo, dst_ep, dst_repo);
     if (!r)
@@ -418,8 +417,8 @@ int mig_add_failure(mig_t *m, const char *kind, const char *source, const char *
 static void src_ref_text(const mig_t *m, int ep, const char *repo, const char *ref, char *out,
                          size_t size)
 {
-    snprintf(out, size, "%s/%s%s%s", m->eps[ep].host, repo, ref ? (strchr(ref, ':') ? "@" : ":") : "",
-             ref ? ref : "");
+    snprintf(out, size, "%s/%s%s%s", m->eps[ep].host, repo,
+             ref ? (strchr(ref, ':') ? "@" : ":") : "", ref ? ref : "");
 }
 
 /* ------------------------------------------------------------ discovery */
@@ -660,7 +659,8 @@ static void fetch_plan(fetch_t *f, const char *digest, const char *media_type, c
             snprintf(why, sizeof why, "%s: no manifest for the requested platform(s)", source);
             image_fail(m, f->image, FAIL_MANIFEST, why);
         } else {
-            fetch_queue(m, f->image, plan_intern(m->plan, pick->digest), NULL, f->tag, f->depth + 1);
+            fetch_queue(m, f->image, plan_intern(m->plan, pick->digest), NULL, f->tag,
+                        f->depth + 1);
         }
         manifest_destroy(&man);
         return;
@@ -750,9 +750,9 @@ static bool fetch_plan_root(fetch_t *f, const char *digest)
     plan_task_t *first = strmap_get(m->digest_roots, key);
     if (first && f->tag) {
         /* Another tag of content already planned: push the tag after it. */
-        plan_task_t *t = plan_manifest(m->plan, img->src_ep, img->src_repo, img->dst_ep,
-                                       img->dst_repo, digest, first->media_type, f->tag,
-                                       first->size);
+        plan_task_t *t =
+            plan_manifest(m->plan, img->src_ep, img->src_repo, img->dst_ep, img->dst_repo, digest,
+                          first->media_type, f->tag, first->size);
         if (!t || plan_depend(m->plan, t, first) < 0) {
             image_fail(m, f->image, FAIL_MANIFEST, "out of memory");
             return false;
@@ -843,12 +843,15 @@ static void fetch_step(fetch_t *f)
             size_t len = 0;
             const char *body = reg_op_body(op, &len);
             manifest_t *idx = NULL;
-            if (manifest_parse(&idx, "application/vnd.oci.image.index.v1+json", body, len, NULL) == 0) {
+            if (manifest_parse(&idx, "application/vnd.oci.image.index.v1+json", body, len, NULL) ==
+                0) {
                 size_t repo_index = img->repo; /* img moves when images grow */
                 for (size_t i = 0; i < idx->n_children; i++) {
                     size_t before = m->n_images;
-                    if (image_add(m, repo_index, idx->children[i].digest) == 0 && m->n_images > before)
-                        fetch_queue(m, m->n_images - 1, m->images[m->n_images - 1].ref, NULL, NULL, 0);
+                    if (image_add(m, repo_index, idx->children[i].digest) == 0 &&
+                        m->n_images > before)
+                        fetch_queue(m, m->n_images - 1, m->images[m->n_images - 1].ref, NULL, NULL,
+                                    0);
                 }
             }
             manifest_destroy(&idx);
@@ -967,8 +970,9 @@ static void cb_result(void *ud, const char *agent_id, const proto_result_t *r)
     if (!t || t->state != PLAN_RUNNING)
         return;
     m->running_bytes[t->id] = 0;
-    log_debug("result %llu %s %s: %s in %llu ms", (unsigned long long)t->id, proto_task_kind_name(t->kind),
-              t->digest, proto_outcome_name(r->outcome), (unsigned long long)r->duration_ms);
+    log_debug("result %llu %s %s: %s in %llu ms", (unsigned long long)t->id,
+              proto_task_kind_name(t->kind), t->digest, proto_outcome_name(r->outcome),
+              (unsigned long long)r->duration_ms);
     if (r->outcome != PROTO_OUTCOME_FAILED) {
         if (t->kind != PROTO_KIND_PUT_MANIFEST) {
             if (r->outcome == PROTO_OUTCOME_MOUNTED)
@@ -1005,7 +1009,9 @@ static void cb_result(void *ud, const char *agent_id, const proto_result_t *r)
         snprintf(why, sizeof why, "%s (%s)", r->message, code);
     else
         snprintf(why, sizeof why, "%s",
-                 r->message && *r->message ? r->message : code ? code : "failed");
+                 r->message && *r->message ? r->message
+                 : code                    ? code
+                                           : "failed");
     plan_task_failed(m->plan, t, why);
 }
 
@@ -1189,12 +1195,14 @@ static int transfer(mig_t *m)
             stopping = true;
             deadline = now + 30000;
             progress_break(m->progress);
-            log_warn("interrupted: no new tasks; waiting for %d running task(s)", dispatch_leased(d));
+            log_warn("interrupted: no new tasks; waiting for %d running task(s)",
+                     dispatch_leased(d));
         }
         if (stopping && (dispatch_leased(d) == 0 || now > deadline))
             break;
         m->agents = dispatch_agents(d);
-        int wanted = m->opts.listen ? (m->opts.wait_agents > 0 ? m->opts.wait_agents : 1) : n_locals;
+        int wanted =
+            m->opts.listen ? (m->opts.wait_agents > 0 ? m->opts.wait_agents : 1) : n_locals;
         /* Wait for the agents asked for; once started, go on with whoever is there. */
         dispatching |= m->agents >= wanted;
         bool enough_agents = dispatching && m->agents > 0;
@@ -1301,7 +1309,8 @@ static void latest_filter(mig_t *m)
                 reg_op_destroy(&op);
             }
             if (man && man->n_blobs && man->blobs[0].size < 1024 * 1024) {
-                op = reg_blob_get(src->reg, r->src_repo, man->blobs[0].digest, 0, NULL, NULL, NULL, NULL);
+                op = reg_blob_get(src->reg, r->src_repo, man->blobs[0].digest, 0, NULL, NULL, NULL,
+                                  NULL);
                 /* Without a sink the body lands in memory. */
                 if (op && reg_op_wait(op) == 0) {
                     size_t len = 0;
@@ -1351,14 +1360,17 @@ static void finish_images(mig_t *m)
             if (!img->error)
                 img->error = strdup("the manifest could not be inspected");
         }
-        int status = img->status == IMG_MIGRATED ? REPORT_MIGRATED
+        int status = img->status == IMG_MIGRATED  ? REPORT_MIGRATED
                      : img->status == IMG_SKIPPED ? REPORT_SKIPPED
                                                   : REPORT_FAILED;
-        const char *kind = img->status == IMG_FAILED && img->fail_kind == FAIL_MANIFEST ? "manifest" : "image";
-        const char *note = img->skip_note ? "target tag differs; left as it is (--no-overwrite)" : img->error;
+        const char *kind =
+            img->status == IMG_FAILED && img->fail_kind == FAIL_MANIFEST ? "manifest" : "image";
+        const char *note =
+            img->skip_note ? "target tag differs; left as it is (--no-overwrite)" : img->error;
         report_add(m->report, kind, source, target, img->digest, status, note);
     }
-    report_add_blob_stats(m->report, m->blobs_copied, m->blobs_mounted, m->blobs_skipped, m->bytes_moved);
+    report_add_blob_stats(m->report, m->blobs_copied, m->blobs_mounted, m->blobs_skipped,
+                          m->bytes_moved);
 }
 
 static void print_plan(mig_t *m)
@@ -1389,7 +1401,9 @@ static void print_plan(mig_t *m)
         src_ref_text(m, img->src_ep, img->src_repo, img->ref, source, sizeof source);
         src_ref_text(m, img->dst_ep, img->dst_repo, img->ref, target, sizeof target);
         printf("  %-8s %s -> %s%s%s\n",
-               img->status == IMG_SKIPPED ? "skip" : img->status == IMG_FAILED ? "fail" : "copy",
+               img->status == IMG_SKIPPED  ? "skip"
+               : img->status == IMG_FAILED ? "fail"
+                                           : "copy",
                source, target, img->error ? ": " : "", img->error ? img->error : "");
     }
     printf("images: %zu to migrate, %zu already there, %zu failed to inspect\n", images, skipped,
@@ -1404,7 +1418,8 @@ static int prepare(mig_t *m)
     m->progress = progress_new(m->opts.progress, stderr);
     if (m->opts.journal && !m->opts.dry_run) {
         ferry_err_t err;
-        m->journal = journal_open(m->opts.journal, m->opts.run_key ? m->opts.run_key : "ferry", false, &err);
+        m->journal =
+            journal_open(m->opts.journal, m->opts.run_key ? m->opts.run_key : "ferry", false, &err);
         if (!m->journal) {
             log_error("%s", err.message);
             return 2;
@@ -1457,7 +1472,8 @@ int mig_run(mig_t *m)
     report_counts(m->report, &c);
     bool interrupted = m->opts.stop && *m->opts.stop;
     publish(m, interrupted ? "interrupted" : "finished", NULL, true);
-    return c.failed || c.repo_failed || c.manifest_failed || c.namespace_failed || interrupted ? 1 : 0;
+    return c.failed || c.repo_failed || c.manifest_failed || c.namespace_failed || interrupted ? 1
+                                                                                               : 0;
 }
 
 /* ------------------------------------------------------------ verify */
@@ -1481,13 +1497,16 @@ int mig_verify(mig_t *m)
     }
     size_t differences = 0, same = 0;
     for (size_t start = 0; start < m->n_images; start += MIG_INFLIGHT / 2) {
-        size_t end = start + MIG_INFLIGHT / 2 < m->n_images ? start + MIG_INFLIGHT / 2 : m->n_images;
+        size_t end =
+            start + MIG_INFLIGHT / 2 < m->n_images ? start + MIG_INFLIGHT / 2 : m->n_images;
         verify_item_t items[MIG_INFLIGHT / 2];
         for (size_t i = start; i < end; i++) {
             mig_image_t *img = &m->images[i];
             items[i - start].image = i;
-            items[i - start].src = reg_manifest_head(m->eps[img->src_ep].reg, img->src_repo, img->ref, NULL, NULL);
-            items[i - start].dst = reg_manifest_head(m->eps[img->dst_ep].reg, img->dst_repo, img->ref, NULL, NULL);
+            items[i - start].src =
+                reg_manifest_head(m->eps[img->src_ep].reg, img->src_repo, img->ref, NULL, NULL);
+            items[i - start].dst =
+                reg_manifest_head(m->eps[img->dst_ep].reg, img->dst_repo, img->ref, NULL, NULL);
         }
         for (size_t i = start; i < end; i++) {
             verify_item_t *v = &items[i - start];

@@ -776,7 +776,8 @@ static void test_qps(void)
     ferry_run_t r;
     int before = test_failures;
     double t0 = mono_s();
-    ferry(&r, "mirror %s %s --qps %d --jobs 4 %s", a->host, b->host, qps, insecure(a->host, b->host));
+    ferry(&r, "mirror %s %s --qps %d --jobs 4 %s", a->host, b->host, qps,
+          insecure(a->host, b->host));
     double elapsed = mono_s() - t0;
     CHECK_INT(r.status, 0);
     dump_if_failed(&r, before);
@@ -1166,10 +1167,12 @@ typedef struct subtest {
 } subtest_t;
 
 static const subtest_t subtests[] = {
-    {"mirror", test_mirror},           {"latest", test_latest},         {"rerun", test_rerun},
-    {"nooverwrite", test_nooverwrite}, {"verify", test_verify},         {"dryrun", test_dryrun},
-    {"badargs", test_badargs},         {"failures", test_failures_run}, {"sync", test_sync},
-    {"status", test_status},           {"qps", test_qps},
+    {"mirror", test_mirror},   {"latest", test_latest},
+    {"rerun", test_rerun},     {"nooverwrite", test_nooverwrite},
+    {"verify", test_verify},   {"dryrun", test_dryrun},
+    {"badargs", test_badargs}, {"failures", test_failures_run},
+    {"sync", test_sync},       {"status", test_status},
+    {"qps", test_qps},
 };
 
 int main(int argc, char **argv)

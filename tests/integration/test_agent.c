@@ -33,13 +33,13 @@
 #error "FERRY_AGENT_BIN must name the ferry-agent executable"
 #endif
 
-#define MiB (1024LL * 1024)
-#define HEARTBEAT_MS 500
-#define HELLO_WAIT_MS 15000 /* an ASan agent starts slowly */
-#define TASK_WAIT_MS 90000
-#define RSS_MAX (64 * MiB)
+#define MiB            (1024LL * 1024)
+#define HEARTBEAT_MS   500
+#define HELLO_WAIT_MS  15000 /* an ASan agent starts slowly */
+#define TASK_WAIT_MS   90000
+#define RSS_MAX        (64 * MiB)
 #define BIG_MB_DEFAULT 256
-#define BIG_MB_MAX 16384
+#define BIG_MB_MAX     16384
 
 #if defined(__SANITIZE_ADDRESS__)
 #define AGENT_TEST_ASAN 1
@@ -113,7 +113,8 @@ static size_t image_blob_count(json_t *img)
 
 static const char *image_blob_digest(json_t *img, size_t i)
 {
-    return json_string_value(json_object_get(json_array_get(json_object_get(img, "blobs"), i), "digest"));
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(img, "blobs"), i), "digest"));
 }
 
 static int64_t image_blob_size(json_t *img, size_t i)
@@ -333,19 +334,19 @@ typedef struct progress_rec {
 #define PROGRESS_MAX 4096
 
 typedef struct coord {
-    void *ctx;                /* own zmq context */
-    void *router;             /* the bound ROUTER */
-    proto_zap_t *zap;         /* CURVE: the allowlist handler, else NULL */
-    char endpoint[128];       /* tcp://127.0.0.1:PORT */
-    void *rid;                /* routing id of the last HELLO, owned */
+    void *ctx;          /* own zmq context */
+    void *router;       /* the bound ROUTER */
+    proto_zap_t *zap;   /* CURVE: the allowlist handler, else NULL */
+    char endpoint[128]; /* tcp://127.0.0.1:PORT */
+    void *rid;          /* routing id of the last HELLO, owned */
     size_t rid_len;
-    bool welcomed;            /* WELCOME sent on that connection: send heartbeats */
-    int heartbeat_ms;         /* from our WELCOME */
-    int64_t last_send_ms;     /* for heartbeats */
-    pid_t agent_pid;          /* when not 0: stop waiting as soon as this agent dies */
-    int hellos;               /* HELLOs received */
-    int invalid;              /* invalid messages from the agent */
-    uint32_t max_running;     /* largest HEARTBEAT.running */
+    bool welcomed;        /* WELCOME sent on that connection: send heartbeats */
+    int heartbeat_ms;     /* from our WELCOME */
+    int64_t last_send_ms; /* for heartbeats */
+    pid_t agent_pid;      /* when not 0: stop waiting as soon as this agent dies */
+    int hellos;           /* HELLOs received */
+    int invalid;          /* invalid messages from the agent */
+    uint32_t max_running; /* largest HEARTBEAT.running */
     progress_rec_t progress[PROGRESS_MAX];
     size_t n_progress;
 } coord_t;
@@ -924,13 +925,15 @@ static void test_mount(void)
     if (setup(&c, &ap, "mount", 2) < 0)
         goto out;
     CHECK_INT(blob_head(reg_b, "mnt/y", digest), -1);
-    t1 = task_new(PROTO_KIND_MOUNT_BLOB, reg_a->host, "src/mnt", reg_b->host, "mnt/y", digest, size);
+    t1 =
+        task_new(PROTO_KIND_MOUNT_BLOB, reg_a->host, "src/mnt", reg_b->host, "mnt/y", digest, size);
     if (t1)
         proto_str_set(&t1->task.mount_from, "mnt/x");
     r1 = run_task(c, t1);
     check_result(r1, PROTO_OUTCOME_MOUNTED, 0);
 
-    t2 = task_new(PROTO_KIND_MOUNT_BLOB, reg_a->host, "src/mnt", reg_b->host, "mnt/z", digest, size);
+    t2 =
+        task_new(PROTO_KIND_MOUNT_BLOB, reg_a->host, "src/mnt", reg_b->host, "mnt/z", digest, size);
     if (t2)
         proto_str_set(&t2->task.mount_from, "mnt/lacks-it");
     r2 = run_task(c, t2);
@@ -955,8 +958,8 @@ static void test_digest(void)
     json_t *img = image(reg_a, "src/corrupt", "--layers 2 --layer-size 300000 --seed corrupt");
     if (!img)
         return;
-    const char *bad = image_blob_digest(img, 1);   /* corrupted: monolithic size */
-    const char *bad2 = image_blob_digest(img, 2);  /* corrupted, sent with an unknown size */
+    const char *bad = image_blob_digest(img, 1);  /* corrupted: monolithic size */
+    const char *bad2 = image_blob_digest(img, 2); /* corrupted, sent with an unknown size */
     int64_t size = image_blob_size(img, 1);
     CHECK_INT(fx_corrupt_blob(reg_a, "src/corrupt", bad), 0);
     CHECK_INT(fx_corrupt_blob(reg_a, "src/corrupt", bad2), 0);
@@ -968,9 +971,9 @@ static void test_digest(void)
     tasks[0] = copy_task(reg_a->host, "src/corrupt", "dst/corrupt", bad, size);
     tasks[1] = copy_task(reg_a->host, "src/corrupt", "dst/corrupt", bad2, -1);
     /* A blob A does not have. */
-    tasks[2] = copy_task(reg_a->host, "src/corrupt", "dst/corrupt",
-                         "sha256:0000000000000000000000000000000000000000000000000000000000000001",
-                         1000);
+    tasks[2] =
+        copy_task(reg_a->host, "src/corrupt", "dst/corrupt",
+                  "sha256:0000000000000000000000000000000000000000000000000000000000000001", 1000);
     run_tasks(c, tasks, 3, 2, results, TASK_WAIT_MS);
     for (int i = 0; i < 2; i++) {
         check_result(results[i], PROTO_OUTCOME_FAILED, 0);
@@ -1114,8 +1117,10 @@ static void test_reconnect(void)
     check_result(r2, PROTO_OUTCOME_DONE, image_blob_size(img, 2));
     CHECK_INT(c->hellos, 1);
     agent_stop(&ap, c);
-    CHECK_INT(blob_head(reg_b, "dst/reconnect", image_blob_digest(img, 1)), image_blob_size(img, 1));
-    CHECK_INT(blob_head(reg_b, "dst/reconnect", image_blob_digest(img, 2)), image_blob_size(img, 2));
+    CHECK_INT(blob_head(reg_b, "dst/reconnect", image_blob_digest(img, 1)),
+              image_blob_size(img, 1));
+    CHECK_INT(blob_head(reg_b, "dst/reconnect", image_blob_digest(img, 2)),
+              image_blob_size(img, 2));
 out:
     agent_stop(&ap, c);
     proto_msg_destroy(&slow);
@@ -1185,7 +1190,7 @@ static void test_curve(void)
     coord_idle(c, 2500, &other);
     CHECK_INT(c->hellos, hellos);
     CHECK_INT(other, 0);
-    CHECK(proc_alive(bad.pid));     /* still trying, not crashed */
+    CHECK(proc_alive(bad.pid)); /* still trying, not crashed */
     CHECK(proc_alive(plain.pid));
     /* Neither ever saw a task: no task line in their logs. */
     log = agent_log(&bad);
@@ -1268,7 +1273,8 @@ static void test_hostile(void)
     static const unsigned char not_map[] = {0x01};
     static const unsigned char trailing[] = {0x80, 0xc0};
     static const unsigned char reserved[] = {0xc1};
-    static const unsigned char wrong_type[] = {0x81, 0xa7, 't', 'a', 's', 'k', '_', 'i', 'd', 0xa1, 'x'};
+    static const unsigned char wrong_type[] = {0x81, 0xa7, 't', 'a',  's', 'k',
+                                               '_',  'i',  'd', 0xa1, 'x'};
     static const unsigned char huge_array[] = {0x81, 0xa1, 'x', 0xdd, 0xff, 0xff, 0xff, 0xff};
     static const unsigned char huge_str[] = {0x81, 0xdb, 0x7f, 0xff, 0xff, 0xff, 'x'};
     static const unsigned char dup_keys[] = {0x82, 0xa1, 'x', 0x01, 0xa1, 'x', 0x02};
@@ -1514,7 +1520,8 @@ static void test_memory(void)
     long long hwm = proc_status_bytes(ap.pid, "VmHWM");
     CHECK(hwm > 0);
     fprintf(stderr, "agent: peak RSS %.1f MiB with 16 transfers (%lld MiB in all, %.0f MB/s)\n",
-            (double)hwm / MiB, per * N / MiB, (double)per * N / 1e6 / ((double)(ms ? ms : 1) / 1000));
+            (double)hwm / MiB, per * N / MiB,
+            (double)per * N / 1e6 / ((double)(ms ? ms : 1) / 1000));
 #ifdef AGENT_TEST_ASAN
     fprintf(stderr, "memory: AddressSanitizer build, the %lld MiB bound is not checked\n",
             RSS_MAX / MiB);
@@ -1559,21 +1566,23 @@ static void test_throughput(void)
 
     /* The same bytes with curl: POST for an upload URL, then GET | PUT. */
     t0 = http_now_ms();
-    int rc = fx_run(NULL,
-                    "set -e; loc=$(curl -sf -D - -o /dev/null -X POST '%s/v2/raw/pipe/blobs/uploads/' |"
-                    " tr -d '\\r' | sed -n 's/^[Ll]ocation: *//p');"
-                    " case \"$loc\" in /*) loc='%s'\"$loc\";; esac;"
-                    " case \"$loc\" in *\\?*) sep='&';; *) sep='?';; esac;"
-                    " curl -sf '%s/v2/src/huge/blobs/%s' |"
-                    " curl -sf -o /dev/null -X PUT -T - -H 'Content-Type: application/octet-stream'"
-                    " \"$loc${sep}digest=%s\"",
-                    reg_b->url, reg_b->url, reg_a->url, digest, digest);
+    int rc =
+        fx_run(NULL,
+               "set -e; loc=$(curl -sf -D - -o /dev/null -X POST '%s/v2/raw/pipe/blobs/uploads/' |"
+               " tr -d '\\r' | sed -n 's/^[Ll]ocation: *//p');"
+               " case \"$loc\" in /*) loc='%s'\"$loc\";; esac;"
+               " case \"$loc\" in *\\?*) sep='&';; *) sep='?';; esac;"
+               " curl -sf '%s/v2/src/huge/blobs/%s' |"
+               " curl -sf -o /dev/null -X PUT -T - -H 'Content-Type: application/octet-stream'"
+               " \"$loc${sep}digest=%s\"",
+               reg_b->url, reg_b->url, reg_a->url, digest, digest);
     int64_t raw_ms = http_now_ms() - t0;
     CHECK_INT(rc, 0);
     CHECK_INT(blob_head(reg_b, "raw/pipe", digest), size);
     double agent_rate = (double)size / 1e6 / ((double)(agent_ms ? agent_ms : 1) / 1000);
     double raw_rate = (double)size / 1e6 / ((double)(raw_ms ? raw_ms : 1) / 1000);
-    fprintf(stderr, "agent throughput: %.0f MB/s vs raw pipe %.0f MB/s (%lld MiB: %lld ms vs %lld ms)\n",
+    fprintf(stderr,
+            "agent throughput: %.0f MB/s vs raw pipe %.0f MB/s (%lld MiB: %lld ms vs %lld ms)\n",
             agent_rate, raw_rate, (long long)(size / MiB), (long long)agent_ms, (long long)raw_ms);
     fprintf(stderr, "throughput: the agent used %lld ms of CPU\n", cpu_ms);
 out:
@@ -1590,10 +1599,10 @@ int main(int argc, char **argv)
         const char *name;
         void (*fn)(void);
     } tests[] = {
-        {"tasks", test_tasks},       {"manifest", test_manifest}, {"mount", test_mount},
-        {"digest", test_digest},     {"resume", test_resume},     {"reconnect", test_reconnect},
-        {"curve", test_curve},       {"hostile", test_hostile},   {"sigterm", test_sigterm},
-        {"memory", test_memory},     {"throughput", test_throughput}, {"refuse", test_refuse},
+        {"tasks", test_tasks},   {"manifest", test_manifest},     {"mount", test_mount},
+        {"digest", test_digest}, {"resume", test_resume},         {"reconnect", test_reconnect},
+        {"curve", test_curve},   {"hostile", test_hostile},       {"sigterm", test_sigterm},
+        {"memory", test_memory}, {"throughput", test_throughput}, {"refuse", test_refuse},
     };
     bool known = !only;
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)

@@ -959,8 +959,8 @@ static void test_curve_zap(void)
         char pub_a[41], sec_a[41], pub_b[41], sec_b[41], listing[256];
         CHECK_INT(proto_keygen(pub_a, sec_a), 0);
         CHECK_INT(proto_keygen(pub_b, sec_b), 0);
-        snprintf(listing, sizeof listing, "# ferry CURVE key (public)\npublic = %s\npublic=%s\n", pub_a,
-                 pub_b);
+        snprintf(listing, sizeof listing, "# ferry CURVE key (public)\npublic = %s\npublic=%s\n",
+                 pub_a, pub_b);
         write_text(allow, listing);
         proto_zap_t *from_pub = proto_zap_new(ctx, allow, &err);
         CHECK(from_pub != NULL);
