@@ -340,24 +340,6 @@ static void run_free(run_t *r)
     memset(r, 0, sizeof *r);
 }
 
-static char *read_file_text(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return strdup("");
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    char chunk[4096];
-    size_t n;
-    while (mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        fwrite(chunk, 1, n, mem);
-    if (mem)
-        fclose(mem);
-    fclose(f);
-    return text ? text : strdup("");
-}
-
 /* Runs `ferry ccr2tcr ARGS` (ARGS already shell words). */
 static void ferry_run(run_t *r, const tc_double_t *d, const char *args)
 {
@@ -369,7 +351,9 @@ static void ferry_run(run_t *r, const tc_double_t *d, const char *args)
     r->seconds = now_s() - started;
     if (!r->out)
         r->out = strdup("");
-    r->err = read_file_text(err_path);
+    r->err = fx_read_file(err_path);
+    if (!r->err)
+        r->err = strdup("");
     unlink(err_path);
     fprintf(stderr, "  ferry ccr2tcr: exit %d in %.2fs\n", r->status, r->seconds);
     if (getenv("CCR2TCR_VERBOSE") || r->status > 2)

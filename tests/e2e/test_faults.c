@@ -70,40 +70,6 @@ static void sleep_ms(int ms)
 
 /* The whole file as a NUL-terminated string (caller frees), NULL when it
  * cannot be read. */
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *data = NULL;
-    size_t len = 0, cap = 0;
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + n + 1 > cap) {
-            size_t grown = cap ? cap * 2 : 16384;
-            while (grown < len + n + 1)
-                grown *= 2;
-            char *d = realloc(data, grown);
-            if (!d) {
-                free(data);
-                fclose(f);
-                return NULL;
-            }
-            data = d;
-            cap = grown;
-        }
-        memcpy(data + len, chunk, n);
-        len += n;
-    }
-    fclose(f);
-    if (!data)
-        data = calloc(1, 1);
-    else
-        data[len] = '\0';
-    return data;
-}
-
 static int write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -118,7 +84,7 @@ static int write_file(const char *path, const char *text)
 /* Occurrences of needle in the file at path (0 when it cannot be read). */
 static int file_count(const char *path, const char *needle)
 {
-    char *text = read_file(path);
+    char *text = fx_read_file(path);
     int n = 0;
     for (const char *p = text; p && (p = strstr(p, needle)) != NULL; p += strlen(needle))
         n++;
@@ -297,7 +263,7 @@ static void check_clean_log(const char *path)
     bool sanitizer = file_has(path, "Sanitizer") || file_has(path, "runtime error:");
     CHECK(!sanitizer);
     if (sanitizer) {
-        char *text = read_file(path);
+        char *text = fx_read_file(path);
         fprintf(stderr, "--- %s\n%s---\n", path, text ? text : "");
         free(text);
     }
@@ -356,8 +322,8 @@ static int ferry_finish(ferry_run_t *r, int timeout_ms)
 {
     r->status = bg_wait(r->pid, timeout_ms);
     r->elapsed_ms = now_ms() - r->started_ms;
-    r->out = read_file(r->out_path);
-    r->err = read_file(r->err_path);
+    r->out = fx_read_file(r->out_path);
+    r->err = fx_read_file(r->err_path);
     if (!r->out)
         r->out = calloc(1, 1);
     if (!r->err)
@@ -594,43 +560,6 @@ static const char *json_str(json_t *doc, const char *key)
     return s ? s : "";
 }
 
-/* Lines of the registry's access log (registry.log) from byte `mark` on that
- * contain every one of the given strings (NULL-terminated list). */
-static int registry_log_count(const fx_registry_t *r, long mark, ...)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/registry.log", r->dir);
-    char *text = read_file(path);
-    int n = 0;
-    if (!text)
-        return -1;
-    if ((size_t)mark > strlen(text))
-        mark = 0;
-    for (char *line = text + mark; line && *line;) {
-        char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = '\0';
-        bool all = true;
-        va_list ap;
-        va_start(ap, mark);
-        for (const char *s = va_arg(ap, const char *); s && all; s = va_arg(ap, const char *))
-            all = strstr(line, s) != NULL;
-        va_end(ap);
-        n += all;
-        line = nl ? nl + 1 : NULL;
-    }
-    free(text);
-    return n;
-}
-
-static long registry_log_mark(const fx_registry_t *r)
-{
-    char path[512];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/registry.log", r->dir);
-    return stat(path, &st) == 0 ? (long)st.st_size : 0;
-}
-
 static json_t *load_json(const char *path)
 {
     json_error_t jerr;
@@ -665,7 +594,7 @@ static long long report_count(json_t *report, const char *name)
  * Returns the number of records, -1 when the file cannot be read. */
 static int journal_records(const char *path, char **keys)
 {
-    char *text = read_file(path);
+    char *text = fx_read_file(path);
     if (keys)
         *keys = NULL;
     if (!text)
@@ -985,7 +914,7 @@ out:
     agent_stop(a2, id2);
     if (test_failures > before) {
         for (int i = 1; i <= 2; i++) {
-            char *log = read_file(work_path("agent-%s-%d.log", fault, i));
+            char *log = fx_read_file(work_path("agent-%s-%d.log", fault, i));
             fprintf(stderr, "--- agent %s-%d\n%s---\n", fault, i, log ? log : "");
             free(log);
         }
@@ -1045,7 +974,7 @@ static int enter_netns(void)
 static const char *public_key(const char *path)
 {
     static char key[64];
-    char *text = read_file(path);
+    char *text = fx_read_file(path);
     const char *p = text ? strstr(text, "public = ") : NULL;
     key[0] = '\0';
     if (p)
@@ -1155,7 +1084,7 @@ static void security_in_netns(void)
     CHECK(!file_has(bad_log, dst->password));
     dump_if_failed(&coord, before);
     if (test_failures > before) {
-        char *log = read_file(bad_log);
+        char *log = fx_read_file(bad_log);
         fprintf(stderr, "--- intruder\n%s---\n", log ? log : "");
         free(log);
     }
@@ -1230,19 +1159,17 @@ static void test_restart(void)
     CHECK(wait_file(dst_log, "\"PATCH /v2/big/app/blobs/uploads/", 1, 60000));
     CHECK_INT(head_blob(dst, "big/app", layer), 404);
     CHECK_INT(fx_registry_restart(dst), 0);
-    long mark = registry_log_mark(dst);
+    long mark = fx_log_mark(dst);
     fprintf(stderr, "  target registry restarted mid-upload\n");
     CHECK_INT(ferry_finish(&r, WAIT_RUN_MS), 0);
     check_finished(&r, 0, 0, 0);
     CHECK_CONTAINS(r.out, "Images: 2 migrated, 0 already present, 0 failed");
     /* The upload was completed by the restarted registry. */
-    CHECK_INT(registry_log_count(dst, mark, "\"PUT /v2/big/app/blobs/uploads/", layer + 7,
-                                 "\" 201 ", (const char *)NULL),
-              1);
+    CHECK_INT(fx_log_count(dst, mark, "\"PUT /v2/big/app/blobs/uploads/", layer + 7, "\" 201 "), 1);
     fprintf(stderr, "  after the restart: %d PATCH, %d POST, %d GET of upload state\n",
-            registry_log_count(dst, mark, "\"PATCH /v2/big/app/blobs/uploads/", (const char *)NULL),
-            registry_log_count(dst, mark, "\"POST /v2/big/app/blobs/uploads/", (const char *)NULL),
-            registry_log_count(dst, mark, "\"GET /v2/big/app/blobs/uploads/", (const char *)NULL));
+            fx_log_count(dst, mark, "\"PATCH /v2/big/app/blobs/uploads/"),
+            fx_log_count(dst, mark, "\"POST /v2/big/app/blobs/uploads/"),
+            fx_log_count(dst, mark, "\"GET /v2/big/app/blobs/uploads/"));
     CHECK_INT(head_blob(dst, "big/app", layer), 200);
     dump_if_failed(&r, before);
     verify_ok(src->host, dst->host, insecure(src->host, dst->host), 2);
@@ -1403,7 +1330,7 @@ static void test_corrupt(void)
         goto out;
     const char *layer = json_string_value(json_array_get(json_object_get(imgs[1], "layers"), 0));
     CHECK_INT(fx_corrupt_blob(src, "bad/app1", layer), 0);
-    long src_mark = registry_log_mark(src);
+    long src_mark = fx_log_mark(src);
     const char *report_path = work_path("corrupt-report.json");
     int before = test_failures;
     ferry(&r, "mirror %s %s %s --report '%s'", src->host, dst->host, insecure(src->host, dst->host),
@@ -1433,9 +1360,7 @@ static void test_corrupt(void)
     CHECK_INT(head_blob(dst, "bad/app1", layer), 404);
     CHECK_INT(head_manifest(dst, "bad/app1", "v1"), 404);
     /* Permanent: the bad blob was read once, not retried. */
-    CHECK_INT(
-        registry_log_count(src, src_mark, "\"GET /v2/bad/app1/blobs/", layer, (const char *)NULL),
-        1);
+    CHECK_INT(fx_log_count(src, src_mark, "\"GET /v2/bad/app1/blobs/", layer), 1);
     dump_if_failed(&r, before);
     ferry_run_free(&r);
 
