@@ -268,6 +268,21 @@ static void on_manifest_put(reg_op_t *op, void *ud)
     task_done(t, rc, reg_op_error(op));
 }
 
+/* PUTs the manifest in t->body under the task's tag, or by digest. */
+static void manifest_push(task_run_t *t)
+{
+    const proto_task_t *task = &t->msg->task;
+    reg_t *dst = agent_reg(t->agent, &task->target, &t->err);
+    if (!dst) {
+        task_done(t, t->err.code, NULL);
+        return;
+    }
+    t->op = reg_manifest_put(dst, task->target_repo, task->tag ? task->tag : task->digest,
+                             t->media_type, t->body, t->body_len, on_manifest_put, t);
+    if (!t->op)
+        task_done(t, ferry_err_set(&t->err, FERRY_ENOMEM, "out of memory"), NULL);
+}
+
 static void on_manifest_get(reg_op_t *op, void *ud)
 {
     task_run_t *t = ud;
@@ -289,22 +304,36 @@ static void on_manifest_get(reg_op_t *op, void *ud)
                   NULL);
         return;
     }
-    reg_t *dst = agent_reg(t->agent, &task->target, &t->err);
-    if (!dst) {
-        task_done(t, t->err.code, NULL);
-        return;
-    }
-    /* The op that called us is destroyed by the caller's flow below. */
-    reg_op_t *put = reg_manifest_put(dst, task->target_repo, task->tag ? task->tag : task->digest,
-                                     t->media_type, t->body, t->body_len, on_manifest_put, t);
-    if (!put) {
-        task_done(t, ferry_err_set(&t->err, FERRY_ENOMEM, "out of memory"), NULL);
-        return;
-    }
-    /* Replace the finished GET with the PUT; the GET is freed here, which
+    /* The GET that called us is replaced by the PUT and freed here, which
      * reg allows from its own callback once the op has finished. */
-    t->op = put;
+    t->op = NULL;
+    manifest_push(t);
     reg_op_destroy(&op);
+}
+
+/* A put-manifest task whose TASK carries the bytes pushes them without a
+ * GET, once they hash to the task's digest; bytes that do not are dropped
+ * and the source is asked instead (it is the authority). Returns true when
+ * the push started from the TASK's bytes. */
+static bool manifest_from_task(task_run_t *t)
+{
+    proto_task_t *task = &t->msg->task;
+    ferry_err_t err;
+    if (digest_verify(task->digest, task->manifest, task->manifest_len, &err) < 0) {
+        log_warn("manifest %s@%s sent by the coordinator: %s; fetching it from the source",
+                 task->source_repo, task->digest, err.message);
+        return false;
+    }
+    t->body = task->manifest;
+    t->body_len = task->manifest_len;
+    task->manifest = NULL;
+    task->manifest_len = 0;
+    t->media_type = strdup(task->media_type);
+    if (!t->media_type)
+        task_done(t, ferry_err_set(&t->err, FERRY_ENOMEM, "out of memory"), NULL);
+    else
+        manifest_push(t);
+    return true;
 }
 
 static int task_start(task_run_t *t)
@@ -323,6 +352,8 @@ static int task_start(task_run_t *t)
             task->kind == PROTO_KIND_MOUNT_BLOB ? task->mount_from : NULL, &a->xfer, on_xfer, t);
         return t->xfer ? 0 : FERRY_ENOMEM;
     case PROTO_KIND_PUT_MANIFEST:
+        if (task->manifest && manifest_from_task(t))
+            return 0;
         t->op = reg_manifest_get(src, task->source_repo, task->digest, on_manifest_get, t);
         return t->op ? 0 : FERRY_ENOMEM;
     }

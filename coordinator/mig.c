@@ -30,6 +30,9 @@
 #define MIG_INFLIGHT  32 /* registry API operations at once while inspecting */
 #define MIG_MAX_DEPTH 4  /* nesting of indexes */
 #define MIG_CA_MAX    (1024 * 1024)
+/* Manifest bytes kept for the agents' put-manifest TASKs (a GET per tag
+ * saved); beyond this the agents fetch them from the source. */
+#define MIG_BODY_BUDGET (16 * 1024 * 1024)
 
 enum image_status { IMG_PENDING = 0, IMG_MIGRATED, IMG_SKIPPED, IMG_FAILED };
 enum fail_kind { FAIL_TRANSFER = 0, FAIL_MANIFEST };
@@ -89,6 +92,13 @@ typedef struct fetch {
 
 enum fetch_step { F_START = 0, F_GET, F_TARGET, F_REFERRERS, F_FALLBACK };
 
+/* A manifest's bytes shared by the put-manifest tasks of its digest. */
+typedef struct mig_body {
+    uint32_t refs; /* tasks not finished that will send it */
+    size_t len;
+    char data[];
+} mig_body_t;
+
 struct mig {
     mig_opts_t opts;
     tagfilter_t *filter;
@@ -101,6 +111,8 @@ struct mig {
     size_t n_images, cap_images;
     strmap_t *selected;     /* "repo index|ref" of images already added */
     strmap_t *digest_roots; /* "repo index|digest" -> the first root task of that content */
+    strmap_t *bodies;       /* manifest digest -> mig_body_t, for put-manifest TASKs */
+    size_t bodies_bytes;    /* their bytes (at most MIG_BODY_BUDGET) */
     plan_t *plan;
     report_t *report;
     journal_t *journal;
@@ -165,9 +177,10 @@ mig_t *mig_new(const mig_opts_t *opts, ferry_err_t *err)
     m->loop = http_loop_new();
     m->selected = strmap_new();
     m->digest_roots = strmap_new();
+    m->bodies = strmap_new();
     m->plan = plan_new();
     m->report = report_new();
-    if (!m->loop || !m->selected || !m->digest_roots || !m->plan || !m->report)
+    if (!m->loop || !m->selected || !m->digest_roots || !m->bodies || !m->plan || !m->report)
         goto oom;
     return m;
 oom:
@@ -226,6 +239,7 @@ void mig_destroy(mig_t **self_p)
     tagfilter_destroy(&m->filter);
     strmap_destroy(&m->selected, NULL);
     strmap_destroy(&m->digest_roots, NULL);
+    strmap_destroy(&m->bodies, free);
     plan_destroy(&m->plan);
     report_destroy(&m->report);
     journal_close(&m->journal);
@@ -625,6 +639,54 @@ static void fetch_start_op(fetch_t *f, reg_op_t *op)
     f->m->inflight++;
 }
 
+/* One more put-manifest task will send this manifest: keep its bytes while
+ * they fit the budget (a manifest kept already just gains a reference). */
+static void body_keep(mig_t *m, const char *digest, const char *body, size_t len)
+{
+    mig_body_t *b = strmap_get(m->bodies, digest);
+    if (b) {
+        b->refs++;
+        return;
+    }
+    if (!body || len == 0 || len > PROTO_MAX_MANIFEST || m->bodies_bytes + len > MIG_BODY_BUDGET)
+        return;
+    b = malloc(sizeof *b + len);
+    if (!b)
+        return;
+    b->refs = 1;
+    b->len = len;
+    memcpy(b->data, body, len);
+    if (strmap_put(m->bodies, digest, b, NULL) < 0) {
+        free(b);
+        return;
+    }
+    m->bodies_bytes += len;
+}
+
+/* A put-manifest task finished for good: drop its reference. */
+static void body_release(mig_t *m, const char *digest)
+{
+    mig_body_t *b = strmap_get(m->bodies, digest);
+    if (!b || --b->refs > 0)
+        return;
+    strmap_remove(m->bodies, digest, NULL);
+    m->bodies_bytes -= b->len;
+    free(b);
+}
+
+/* plan_manifest, keeping the bytes of the manifest for a task it creates. */
+static plan_task_t *plan_manifest_body(mig_t *m, const mig_image_t *img, const char *digest,
+                                       const char *media_type, const char *tag, const char *body,
+                                       size_t len)
+{
+    size_t before = plan_task_count(m->plan);
+    plan_task_t *t = plan_manifest(m->plan, img->src_ep, img->src_repo, img->dst_ep, img->dst_repo,
+                                   digest, media_type, tag, (int64_t)len);
+    if (t && plan_task_count(m->plan) > before)
+        body_keep(m, digest, body, len);
+    return t;
+}
+
 /* Plans the tasks of one fetched manifest: blobs, then the manifest itself,
  * and queues fetches of an index's children. */
 static void fetch_plan(fetch_t *f, const char *digest, const char *media_type, const char *body,
@@ -665,8 +727,7 @@ static void fetch_plan(fetch_t *f, const char *digest, const char *media_type, c
         manifest_destroy(&man);
         return;
     }
-    plan_task_t *t = plan_manifest(m->plan, img->src_ep, img->src_repo, img->dst_ep, img->dst_repo,
-                                   digest, man->media_type, f->tag, (int64_t)len);
+    plan_task_t *t = plan_manifest_body(m, img, digest, man->media_type, f->tag, body, len);
     if (!t) {
         image_fail(m, f->image, FAIL_MANIFEST, "out of memory");
         manifest_destroy(&man);
@@ -751,8 +812,7 @@ static bool fetch_plan_root(fetch_t *f, const char *digest)
     if (first && f->tag) {
         /* Another tag of content already planned: push the tag after it. */
         plan_task_t *t =
-            plan_manifest(m->plan, img->src_ep, img->src_repo, img->dst_ep, img->dst_repo, digest,
-                          first->media_type, f->tag, first->size);
+            plan_manifest_body(m, img, digest, first->media_type, f->tag, f->body, f->body_len);
         if (!t || plan_depend(m->plan, t, first) < 0) {
             image_fail(m, f->image, FAIL_MANIFEST, "out of memory");
             return false;
@@ -960,6 +1020,16 @@ static int cb_fill_task(void *ud, uint64_t task_id, proto_task_t *out)
         rc = proto_str_set(&out->tag, t->tag);
     if (rc == 0 && t->mount_from)
         rc = proto_str_set(&out->mount_from, t->mount_from);
+    const mig_body_t *b =
+        t->kind == PROTO_KIND_PUT_MANIFEST ? strmap_get(m->bodies, t->digest) : NULL;
+    if (rc == 0 && b) {
+        /* the agent skips its GET; it checks the bytes against the digest */
+        out->manifest = malloc(b->len);
+        if (!out->manifest)
+            return FERRY_ENOMEM;
+        memcpy(out->manifest, b->data, b->len);
+        out->manifest_len = b->len;
+    }
     return rc;
 }
 
@@ -990,6 +1060,8 @@ static void cb_result(void *ud, const char *agent_id, const proto_result_t *r)
             if (journal_record(m->journal, key, &err) < 0)
                 log_warn("journal: %s", err.message);
         }
+        if (t->kind == PROTO_KIND_PUT_MANIFEST)
+            body_release(m, t->digest);
         plan_task_done(m->plan, t, r->outcome);
         return;
     }
@@ -1012,6 +1084,8 @@ static void cb_result(void *ud, const char *agent_id, const proto_result_t *r)
                  r->message && *r->message ? r->message
                  : code                    ? code
                                            : "failed");
+    if (t->kind == PROTO_KIND_PUT_MANIFEST)
+        body_release(m, t->digest);
     plan_task_failed(m->plan, t, why);
 }
 

@@ -186,6 +186,8 @@ void proto_msg_destroy(proto_msg_t **self_p)
         str_free(&self->task.media_type);
         str_free(&self->task.tag);
         str_free(&self->task.mount_from);
+        free(self->task.manifest);
+        self->task.manifest = NULL;
         break;
     case PROTO_RESULT:
         str_free(&self->result.error_code);
@@ -408,6 +410,11 @@ static int validate_task(const proto_task_t *m, ferry_err_t *err)
         (rc = check_str("mount_from", m->mount_from, m->kind == PROTO_KIND_MOUNT_BLOB, 1, MAX_REPO,
                         STR_TEXT, err)) < 0)
         return rc;
+    if (m->manifest && (m->manifest_len == 0 || m->manifest_len > PROTO_MAX_MANIFEST))
+        return ferry_err_set(err, FERRY_EPROTO, "field 'manifest' is %zu bytes, must be 1 to %d",
+                             m->manifest_len, PROTO_MAX_MANIFEST);
+    if (m->manifest && m->kind != PROTO_KIND_PUT_MANIFEST)
+        return ferry_err_set(err, FERRY_EPROTO, "field 'manifest' is only for put-manifest");
     if (m->attempt == 0)
         return ferry_err_set(err, FERRY_EPROTO, "field 'attempt' is 0, must be at least 1");
     return 0;
@@ -574,7 +581,8 @@ static void pack_body(msgpack_packer *pk, const proto_msg_t *msg)
     case PROTO_TASK: {
         const proto_task_t *m = &msg->task;
         msgpack_pack_map(pk, 9 + (m->media_type != NULL) + (m->tag != NULL) +
-                                 (m->mount_from != NULL) + (m->deadline_ms != 0));
+                                 (m->mount_from != NULL) + (m->deadline_ms != 0) +
+                                 (m->manifest != NULL));
         pack_uint(pk, "task_id", m->task_id);
         pack_str(pk, "kind", proto_task_kind_name(m->kind));
         pack_endpoint(pk, "source", &m->source);
@@ -592,6 +600,11 @@ static void pack_body(msgpack_packer *pk, const proto_msg_t *msg)
             pack_str(pk, "mount_from", m->mount_from);
         if (m->deadline_ms)
             pack_uint(pk, "deadline_ms", m->deadline_ms);
+        if (m->manifest) {
+            pack_key(pk, "manifest");
+            msgpack_pack_bin(pk, m->manifest_len);
+            msgpack_pack_bin_body(pk, m->manifest, m->manifest_len);
+        }
         break;
     }
     case PROTO_PROGRESS:
@@ -925,6 +938,28 @@ static int get_str(const body_map_t *bm, const char *key, bool required, size_t 
     return 0;
 }
 
+/* Copies a binary field of 1 to max bytes into a new *out. */
+static int get_bin(const body_map_t *bm, const char *key, size_t max, char **out, size_t *len_out,
+                   ferry_err_t *err)
+{
+    int rc;
+    const msgpack_object *v = map_get(bm, key, false, MSGPACK_OBJECT_BIN, "binary", &rc, err);
+    if (!v)
+        return rc;
+    size_t size = v->via.bin.size;
+    if (size == 0 || size > max)
+        return ferry_err_set(err, FERRY_EPROTO, "field '%s%s' is %zu bytes, must be 1 to %zu",
+                             bm->prefix, key, size, max);
+    char *copy = malloc(size);
+    if (!copy)
+        return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+    memcpy(copy, v->via.bin.ptr, size);
+    free(*out);
+    *out = copy;
+    *len_out = size;
+    return 0;
+}
+
 /* Reads an unsigned integer field of at most max; *out is left alone when
  * the optional field is absent. */
 static int get_uint(const body_map_t *bm, const char *key, bool required, uint64_t max,
@@ -1082,7 +1117,8 @@ static int decode_task(const body_map_t *bm, proto_task_t *m, ferry_err_t *err)
         (rc = get_str(bm, "tag", false, MAX_TAG, &m->tag, err)) < 0 ||
         (rc = get_str(bm, "mount_from", false, MAX_REPO, &m->mount_from, err)) < 0 ||
         (rc = get_u32(bm, "attempt", true, &m->attempt, err)) < 0 ||
-        (rc = get_u32(bm, "deadline_ms", false, &m->deadline_ms, err)) < 0)
+        (rc = get_u32(bm, "deadline_ms", false, &m->deadline_ms, err)) < 0 ||
+        (rc = get_bin(bm, "manifest", PROTO_MAX_MANIFEST, &m->manifest, &m->manifest_len, err)) < 0)
         return rc;
     return 0;
 }

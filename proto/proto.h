@@ -23,6 +23,7 @@
 #define PROTO_MAX_FRAME    (260 * 1024) /* for ZMQ_MAXMSGSIZE: the body plus slack */
 #define PROTO_MAX_CAPACITY 1024         /* largest HELLO/CREDIT capacity */
 #define PROTO_MAX_ACTIVE   1024         /* most task ids in HELLO.active */
+#define PROTO_MAX_MANIFEST (128 * 1024) /* largest TASK.manifest */
 
 enum proto_command {
     PROTO_HELLO = 1,
@@ -100,6 +101,9 @@ typedef struct proto_task {
     char *mount_from;        /* required for mount-blob, else optional; 1..255 bytes */
     uint32_t attempt;        /* >= 1 */
     uint32_t deadline_ms;    /* 0 = no deadline */
+    char *manifest;          /* optional, put-manifest: the manifest's bytes (so the agent
+                                need not fetch them); owned, manifest_len bytes */
+    size_t manifest_len;     /* 1..PROTO_MAX_MANIFEST when manifest is set */
 } proto_task_t;
 
 typedef struct proto_progress {

@@ -44,40 +44,6 @@ static void ferry_run_free(ferry_run_t *r)
     memset(r, 0, sizeof *r);
 }
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *data = NULL;
-    size_t len = 0, cap = 0;
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + n + 1 > cap) {
-            size_t grown = cap ? cap * 2 : 16384;
-            while (grown < len + n + 1)
-                grown *= 2;
-            char *d = realloc(data, grown);
-            if (!d) {
-                free(data);
-                fclose(f);
-                return NULL;
-            }
-            data = d;
-            cap = grown;
-        }
-        memcpy(data + len, chunk, n);
-        len += n;
-    }
-    fclose(f);
-    if (!data)
-        data = calloc(1, 1);
-    else
-        data[len] = '\0';
-    return data;
-}
-
 static int write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -109,7 +75,7 @@ static int ferry(ferry_run_t *r, const char *fmt, ...)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     r->status = fx_run(&r->out, "'%s' %s 2>'%s'", FERRY_BIN, args, errpath);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    r->err = read_file(errpath);
+    r->err = fx_read_file(errpath);
     if (!r->out)
         r->out = calloc(1, 1);
     if (!r->err)
@@ -295,46 +261,12 @@ static long catalog_size(const fx_registry_t *r)
     return n;
 }
 
-/* Size of r's access log now: later writes are read from there. */
-static long log_mark(const fx_registry_t *r)
-{
-    char path[512];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/registry.log", r->dir);
-    return stat(path, &st) == 0 ? (long)st.st_size : 0;
-}
-
-/* Requests in r's access log after `mark` whose line contains `method` and a
- * path with `what`, e.g. ("\"PUT /v2/", "/blobs/"). */
-static int log_count(const fx_registry_t *r, long mark, const char *method, const char *what)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/registry.log", r->dir);
-    char *text = read_file(path);
-    int n = 0;
-    if (!text)
-        return -1;
-    if ((size_t)mark > strlen(text))
-        mark = 0;
-    for (char *line = text + mark; line && *line;) {
-        char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = '\0';
-        char *m = strstr(line, method);
-        if (m && strstr(m, what))
-            n++;
-        line = nl ? nl + 1 : NULL;
-    }
-    free(text);
-    return n;
-}
-
 /* Blob writes (upload starts, chunks, final PUTs) in r's log after mark. */
 static int blob_writes(const fx_registry_t *r, long mark)
 {
-    return log_count(r, mark, "\"POST /v2/", "/blobs/") +
-           log_count(r, mark, "\"PATCH /v2/", "/blobs/") +
-           log_count(r, mark, "\"PUT /v2/", "/blobs/");
+    return fx_log_count(r, mark, "\"POST /v2/", "/blobs/") +
+           fx_log_count(r, mark, "\"PATCH /v2/", "/blobs/") +
+           fx_log_count(r, mark, "\"PUT /v2/", "/blobs/");
 }
 
 /* ------------------------------------------------------------ the source of mirror tests */
@@ -487,11 +419,15 @@ static void test_mirror(void)
     snprintf(report, sizeof report, "%s/mirror.json", workdir);
     ferry_run_t r;
     int before = test_failures;
+    long source_mark = fx_log_mark(a);
     ferry(&r, "mirror %s %s %s --report '%s'", a->host, b->host, insecure(a->host, b->host),
           report);
     CHECK_INT(r.status, 0);
     check_finished(&r, 0, 0, 0);
     CHECK_CONTAINS(r.out, "Images: 8 migrated, 0 already present, 0 failed");
+    /* Each manifest is read from the source once (every tag, and the two
+     * children of the index): the agents get its bytes in their TASKs. */
+    CHECK_INT(fx_log_count(a, source_mark, "\"GET /v2/", "/manifests/"), (int)s.n_tags + 2);
     check_source_copied(&s, a, b);
     CHECK_INT(s.n_tags, 8);
 
@@ -596,7 +532,7 @@ static void test_rerun(void)
 
     char report[320];
     snprintf(report, sizeof report, "%s/rerun.json", workdir);
-    long mark = log_mark(b);
+    long mark = fx_log_mark(b);
     before = test_failures;
     ferry(&r, "mirror %s %s %s --report '%s'", a->host, b->host, insecure(a->host, b->host),
           report);
@@ -607,7 +543,7 @@ static void test_rerun(void)
     CHECK_CONTAINS(r.out, line);
     CHECK_CONTAINS(r.out, "Blobs: 0 copied, 0 mounted");
     CHECK_INT(blob_writes(b, mark), 0);
-    CHECK_INT(log_count(b, mark, "\"PUT /v2/", "/manifests/"), 0);
+    CHECK_INT(fx_log_count(b, mark, "\"PUT /v2/", "/manifests/"), 0);
     json_t *doc = load_json(report);
     CHECK_INT(report_count(doc, "blobs_copied"), 0);
     CHECK_INT(report_count(doc, "blobs_mounted"), 0);
@@ -772,7 +708,7 @@ static void test_qps(void)
         json_decref(push(a, repo, "v1", NULL));
     }
     const int qps = 8;
-    long mark_a = log_mark(a), mark_b = log_mark(b);
+    long mark_a = fx_log_mark(a), mark_b = fx_log_mark(b);
     ferry_run_t r;
     int before = test_failures;
     double t0 = mono_s();
@@ -784,8 +720,8 @@ static void test_qps(void)
     ferry_run_free(&r);
     /* The access log's lines ("GET /v2/... HTTP/1.1" 200 ...), not the
      * registry's own "response completed" lines. */
-    int req_a = log_count(a, mark_a, " /v2/", " HTTP/1.1\" "),
-        req_b = log_count(b, mark_b, " /v2/", " HTTP/1.1\" ");
+    int req_a = fx_log_count(a, mark_a, " /v2/", " HTTP/1.1\" "),
+        req_b = fx_log_count(b, mark_b, " /v2/", " HTTP/1.1\" ");
     fprintf(stderr, "  --qps %d: %d source and %d target requests in %.2f s\n", qps, req_a, req_b,
             elapsed);
     CHECK(req_a > 10 && req_b > 10);
@@ -794,13 +730,13 @@ static void test_qps(void)
     CHECK(elapsed >= (req_b - 1) / (double)qps * 0.9);
 
     /* The same migration unthrottled, into another registry. */
-    long mark_c = log_mark(c);
+    long mark_c = fx_log_mark(c);
     t0 = mono_s();
     ferry(&r, "mirror %s %s --jobs 4 %s", a->host, c->host, insecure(a->host, c->host));
     double fast = mono_s() - t0;
     CHECK_INT(r.status, 0);
     ferry_run_free(&r);
-    int req_c = log_count(c, mark_c, " /v2/", " HTTP/1.1\" ");
+    int req_c = fx_log_count(c, mark_c, " /v2/", " HTTP/1.1\" ");
     fprintf(stderr, "  unthrottled: %d target requests in %.2f s\n", req_c, fast);
     CHECK(fast < (req_c - 1) / (double)qps * 0.9);
 out:
@@ -868,7 +804,7 @@ static void test_dryrun(void)
         goto out;
     source_t s;
     source_fill(&s, a);
-    long mark = log_mark(b);
+    long mark = fx_log_mark(b);
     ferry_run_t r;
     int before = test_failures;
     char report[320];
@@ -888,7 +824,7 @@ static void test_dryrun(void)
     CHECK_CONTAINS(r.out, line);
     CHECK_INT(catalog_size(b), 0);
     CHECK_INT(blob_writes(b, mark), 0);
-    CHECK_INT(log_count(b, mark, "\"PUT /v2/", "/manifests/"), 0);
+    CHECK_INT(fx_log_count(b, mark, "\"PUT /v2/", "/manifests/"), 0);
     CHECK(access(report, F_OK) != 0);
     dump_if_failed(&r, before);
     ferry_run_free(&r);

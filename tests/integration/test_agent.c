@@ -887,6 +887,36 @@ static void test_manifest(void)
     check_result(mr, PROTO_OUTCOME_DONE, size);
     if (mr)
         CHECK_STR(mr->result.digest, digest);
+    proto_msg_destroy(&mt);
+    proto_msg_destroy(&mr);
+
+    /* The TASK carries the manifest's bytes: pushed without asking the
+     * source. Bytes that do not match the digest are dropped and the source
+     * is asked instead. */
+    char *bytes = NULL;
+    CHECK_INT(fx_run(&bytes, "curl -sf -H 'Accept: %s' %s/v2/src/app/manifests/%s", media_type,
+                     reg_a->url, digest),
+              0);
+    for (int wrong = 0; wrong <= 1 && bytes; wrong++) {
+        mt = task_new(PROTO_KIND_PUT_MANIFEST, reg_a->host, "src/app", reg_b->host, "dst/app",
+                      digest, size);
+        if (!mt)
+            break;
+        proto_str_set(&mt->task.media_type, media_type);
+        proto_str_set(&mt->task.tag, wrong ? "v3" : "v2");
+        mt->task.manifest = wrong ? strdup("{\"schemaVersion\":2}") : strdup(bytes);
+        mt->task.manifest_len = strlen(mt->task.manifest);
+        long mark = fx_log_mark(reg_a);
+        mr = run_task(c, mt);
+        check_result(mr, PROTO_OUTCOME_DONE, size);
+        CHECK_INT(fx_log_count(reg_a, mark, "\"GET /v2/", "/manifests/"), wrong ? 1 : 0);
+        char pushed[DIGEST_STR_MAX] = "";
+        CHECK_INT(fx_skopeo_digest(reg_b, wrong ? "dst/app:v3" : "dst/app:v2", pushed), 0);
+        CHECK_STR(pushed, digest);
+        proto_msg_destroy(&mt);
+        proto_msg_destroy(&mr);
+    }
+    free(bytes);
     agent_stop(&ap, c);
 
     char got[DIGEST_STR_MAX] = "";

@@ -94,6 +94,13 @@ static proto_msg_t *sample_task(int kind, bool full)
         set(&t->tag, "v1.2.3");
         t->deadline_ms = 600000;
     }
+    if (full && kind == PROTO_KIND_PUT_MANIFEST) {
+        /* bytes, not text: a NUL and a high byte travel unchanged */
+        static const char bytes[] = "{\"schemaVersion\":2}\0\xff";
+        t->manifest = malloc(sizeof bytes);
+        memcpy(t->manifest, bytes, sizeof bytes);
+        t->manifest_len = sizeof bytes;
+    }
     t->attempt = 3;
     return msg;
 }
@@ -131,6 +138,10 @@ static void test_roundtrip_task(void)
                 CHECK_STR(a->mount_from, b->mount_from);
                 CHECK_INT(a->attempt, b->attempt);
                 CHECK_INT(a->deadline_ms, b->deadline_ms);
+                CHECK(a->manifest_len == b->manifest_len);
+                CHECK((a->manifest == NULL) == (b->manifest == NULL));
+                if (a->manifest && b->manifest && a->manifest_len == b->manifest_len)
+                    CHECK(memcmp(a->manifest, b->manifest, a->manifest_len) == 0);
             }
             proto_msg_destroy(&back);
             proto_msg_destroy(&msg);
@@ -576,6 +587,67 @@ static void test_hostile_fields(void)
     proto_msg_destroy(&task);
 }
 
+/* A TASK's manifest bytes: limits on encode, and on decode a wrong type,
+ * an empty or oversized value are refused. */
+static void test_task_manifest(void)
+{
+    fbuf_t body;
+    ferry_err_t err;
+    fbuf_init(&body, PROTO_MAX_BODY);
+    proto_msg_t *msg = sample_task(PROTO_KIND_COPY_BLOB, false);
+    msg->task.manifest = strdup("{}");
+    msg->task.manifest_len = 2;
+    CHECK_INT(proto_encode(msg, &body, &err), FERRY_EPROTO);
+    CHECK_CONTAINS(err.message, "only for put-manifest");
+    proto_msg_destroy(&msg);
+
+    msg = sample_task(PROTO_KIND_PUT_MANIFEST, false);
+    msg->task.manifest = calloc(1, PROTO_MAX_MANIFEST + 1);
+    msg->task.manifest_len = PROTO_MAX_MANIFEST + 1;
+    CHECK_INT(proto_encode(msg, &body, &err), FERRY_EPROTO);
+    CHECK_CONTAINS(err.message, "field 'manifest' is 131073 bytes");
+    msg->task.manifest_len = PROTO_MAX_MANIFEST; /* the largest fits a body */
+    proto_msg_t *back = roundtrip(msg);
+    CHECK(back && back->task.manifest_len == PROTO_MAX_MANIFEST);
+    proto_msg_destroy(&back);
+
+    /* Hand-made bodies: the valid task re-packed with a hostile manifest. */
+    msg->task.manifest_len = 4;
+    CHECK_INT(proto_encode(msg, &body, &err), 0);
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    CHECK(msgpack_unpack_next(&up, body.data, body.len, NULL) == MSGPACK_UNPACK_SUCCESS);
+    const msgpack_object_map *map = &up.data.via.map;
+    for (int variant = 0; variant < 3; variant++) {
+        raw_t r;
+        raw_init(&r);
+        msgpack_pack_map(&r.pk, map->size);
+        for (uint32_t i = 0; i < map->size; i++) {
+            const msgpack_object_str *k = &map->ptr[i].key.via.str;
+            msgpack_pack_object(&r.pk, map->ptr[i].key);
+            if (k->size != 8 || memcmp(k->ptr, "manifest", 8) != 0) {
+                msgpack_pack_object(&r.pk, map->ptr[i].val);
+            } else if (variant == 0) {
+                raw_str(&r, "{}"); /* a string, not bytes */
+            } else if (variant == 1) {
+                msgpack_pack_bin(&r.pk, 0);
+            } else {
+                char *big = calloc(1, PROTO_MAX_MANIFEST + 1);
+                msgpack_pack_bin(&r.pk, PROTO_MAX_MANIFEST + 1);
+                msgpack_pack_bin_body(&r.pk, big, PROTO_MAX_MANIFEST + 1);
+                free(big);
+            }
+        }
+        expect_reject("TASK", &r,
+                      variant == 0   ? "field 'manifest' must be binary, not string"
+                      : variant == 1 ? "field 'manifest' is 0 bytes"
+                                     : "field 'manifest' is 131073 bytes");
+    }
+    msgpack_unpacked_destroy(&up);
+    proto_msg_destroy(&msg);
+    fbuf_free(&body);
+}
+
 static void test_hostile_structure(void)
 {
     ferry_err_t err;
@@ -1014,6 +1086,7 @@ int main(void)
     test_roundtrip_others();
     test_encode_refuses();
     test_hostile_fields();
+    test_task_manifest();
     test_hostile_structure();
     test_sockets();
     test_keys();
