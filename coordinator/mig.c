@@ -59,7 +59,15 @@ typedef struct mig_repo {
     int latest;             /* newest N tags, 0 = all */
     char *const *platforms; /* borrowed (options or rules) */
     size_t n_platforms;
+    reg_op_t *dst_op;  /* the target's tag listing */
+    uint8_t dst_state; /* enum dst_state */
+    char **dst_listed; /* the target's tags, sorted (DST_LISTED; freed after inspection) */
+    size_t n_dst_listed;
 } mig_repo_t;
+
+/* What the target's tag listing said: a tag it does not list needs no HEAD
+ * (a new repository costs one request, not one per tag). */
+enum dst_state { DST_UNKNOWN = 0, DST_ABSENT, DST_LISTED };
 
 typedef struct mig_image {
     uint32_t repo; /* index in m->repos */
@@ -137,6 +145,7 @@ struct mig {
 };
 
 static void publish(mig_t *m, const char *phase, dispatch_t *d, bool force);
+static void target_unlist(mig_repo_t *r);
 
 static double wall_now(void)
 {
@@ -206,6 +215,8 @@ void mig_destroy(mig_t **self_p)
         for (size_t j = 0; j < r->n_listed; j++)
             free(r->listed[j]);
         free(r->listed);
+        reg_op_destroy(&r->dst_op);
+        target_unlist(r);
         free(r->src_repo);
         free(r->dst_repo);
         free(r->ref);
@@ -495,58 +506,108 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Lists and filters the tags of every repository that has no explicit ref. */
+/* Collects the source listing of r: its tags (all, sorted) and those the
+ * filters choose; a repository that cannot be listed is a failure. */
+static void source_listed(mig_t *m, mig_repo_t *r)
+{
+    char source[1024];
+    src_ref_text(m, r->src_ep, r->src_repo, NULL, source, sizeof source);
+    if (reg_op_result(r->op) < 0) {
+        log_error("cannot list the tags of %s: %s", source, reg_op_error(r->op)->message);
+        char target[1024];
+        src_ref_text(m, r->dst_ep, r->dst_repo, NULL, target, sizeof target);
+        report_add(m->report, "repository", source, target, NULL, REPORT_FAILED,
+                   reg_op_error(r->op)->message);
+        m->repos_failed++;
+        return;
+    }
+    size_t n = 0;
+    char *const *names = reg_op_names(r->op, &n);
+    r->listed = calloc(n ? n : 1, sizeof *r->listed);
+    for (size_t j = 0; r->listed && j < n; j++)
+        if ((r->listed[r->n_listed] = strdup(names[j])))
+            r->n_listed++;
+    qsort(r->listed, r->n_listed, sizeof *r->listed, cmp_str);
+    r->tags = calloc(n ? n : 1, sizeof *r->tags);
+    for (size_t j = 0; r->tags && j < n; j++)
+        if (tagfilter_match(r->filter ? r->filter : m->filter, names[j]) &&
+            (r->tags[r->n_tags] = strdup(names[j])))
+            r->n_tags++;
+    qsort(r->tags, r->n_tags, sizeof *r->tags, cmp_str);
+}
+
+/* Collects the target listing of r: absent (404), listed, or unknown (any
+ * other answer: every tag is then asked about). */
+static void target_listed(mig_repo_t *r)
+{
+    int rc = reg_op_result(r->dst_op);
+    if (rc == FERRY_ENOTFOUND) {
+        r->dst_state = DST_ABSENT;
+        return;
+    }
+    if (rc < 0) {
+        log_debug("target tags of %s not listed: %s", r->dst_repo,
+                  reg_op_error(r->dst_op)->message);
+        return;
+    }
+    size_t n = 0;
+    char *const *names = reg_op_names(r->dst_op, &n);
+    r->dst_listed = calloc(n ? n : 1, sizeof *r->dst_listed);
+    if (!r->dst_listed)
+        return;
+    for (size_t j = 0; j < n; j++)
+        if ((r->dst_listed[r->n_dst_listed] = strdup(names[j])))
+            r->n_dst_listed++;
+    qsort(r->dst_listed, r->n_dst_listed, sizeof *r->dst_listed, cmp_str);
+    r->dst_state = r->n_dst_listed == n ? DST_LISTED : DST_UNKNOWN;
+}
+
+static void target_unlist(mig_repo_t *r)
+{
+    for (size_t j = 0; j < r->n_dst_listed; j++)
+        free(r->dst_listed[j]);
+    free(r->dst_listed);
+    r->dst_listed = NULL;
+    r->n_dst_listed = 0;
+}
+
+/* Lists the tags of every repository that has no explicit ref, on the source
+ * (filtered: what to migrate) and on the target (what is there already). */
 static void expand_tags(mig_t *m)
 {
     size_t next = 0, done = 0, started = 0;
     size_t total = 0;
     for (size_t i = 0; i < m->n_repos; i++)
-        total += !m->repos[i].ref && !m->repos[i].tags_given;
-    mig_repo_t **running = calloc(MIG_INFLIGHT, sizeof *running);
-    if (!running)
-        return;
+        total += m->repos[i].ref ? 0 : m->repos[i].tags_given ? 1 : 2;
     while (done < total) {
         while (started - done < MIG_INFLIGHT && next < m->n_repos) {
             mig_repo_t *r = &m->repos[next++];
-            if (r->ref || r->tags_given)
+            if (r->ref)
                 continue;
-            r->op = reg_tags_list(m->eps[r->src_ep].reg, r->src_repo, 1000, on_tags, r);
+            if (!r->tags_given) {
+                r->op = reg_tags_list(m->eps[r->src_ep].reg, r->src_repo, 1000, on_tags, r);
+                started++;
+                done += !r->op; /* out of memory: not listed */
+            }
+            r->dst_op = reg_tags_list(m->eps[r->dst_ep].reg, r->dst_repo, 1000, NULL, NULL);
             started++;
+            done += !r->dst_op;
         }
         http_loop_run(m->loop, 200, NULL, 0);
         for (size_t i = 0; i < next; i++) {
             mig_repo_t *r = &m->repos[i];
-            if (!r->op || !reg_op_finished(r->op))
-                continue;
-            done++;
-            char source[1024];
-            src_ref_text(m, r->src_ep, r->src_repo, NULL, source, sizeof source);
-            if (reg_op_result(r->op) < 0) {
-                log_error("cannot list the tags of %s: %s", source, reg_op_error(r->op)->message);
-                char target[1024];
-                src_ref_text(m, r->dst_ep, r->dst_repo, NULL, target, sizeof target);
-                report_add(m->report, "repository", source, target, NULL, REPORT_FAILED,
-                           reg_op_error(r->op)->message);
-                m->repos_failed++;
-            } else {
-                size_t n = 0;
-                char *const *names = reg_op_names(r->op, &n);
-                r->listed = calloc(n ? n : 1, sizeof *r->listed);
-                for (size_t j = 0; r->listed && j < n; j++)
-                    if ((r->listed[r->n_listed] = strdup(names[j])))
-                        r->n_listed++;
-                qsort(r->listed, r->n_listed, sizeof *r->listed, cmp_str);
-                r->tags = calloc(n ? n : 1, sizeof *r->tags);
-                for (size_t j = 0; r->tags && j < n; j++)
-                    if (tagfilter_match(r->filter ? r->filter : m->filter, names[j]) &&
-                        (r->tags[r->n_tags] = strdup(names[j])))
-                        r->n_tags++;
-                qsort(r->tags, r->n_tags, sizeof *r->tags, cmp_str);
+            if (r->op && reg_op_finished(r->op)) {
+                done++;
+                source_listed(m, r);
+                reg_op_destroy(&r->op);
             }
-            reg_op_destroy(&r->op);
+            if (r->dst_op && reg_op_finished(r->dst_op)) {
+                done++;
+                target_listed(r);
+                reg_op_destroy(&r->dst_op);
+            }
         }
     }
-    free(running);
 }
 
 /* ------------------------------------------------------------ inspection */
@@ -826,13 +887,56 @@ static bool fetch_plan_root(fetch_t *f, const char *digest)
     return true;
 }
 
-/* Steps of a fetch: GET the source manifest; for a root with a tag, HEAD the
- * target tag (the same digest: skipped); plan; then look for referrers. */
+/* The target's answer for a root's tag is in: the same digest is skipped
+ * (or a different one kept with --no-overwrite); otherwise the root is
+ * planned. Then artifacts referring to it. target_digest is NULL when the
+ * tag is not there (or the question failed: pushing is then the safe side). */
+static void target_answer(fetch_t *f, const char *target_digest)
+{
+    mig_t *m = f->m;
+    mig_image_t *img = &m->images[f->image];
+    if (target_digest) {
+        if (strcmp(target_digest, f->ref) == 0) {
+            img->status = IMG_SKIPPED;
+        } else if (m->opts.no_overwrite) {
+            img->status = IMG_SKIPPED;
+            img->skip_note = true;
+        }
+    }
+    if (img->status == IMG_SKIPPED || fetch_plan_root(f, f->ref)) {
+        fetch_referrers(f);
+        return;
+    }
+    fetch_free(f);
+}
+
+/* Asks the target about a root's tag: a HEAD, unless the target's listing
+ * says the tag (or the whole repository) is not there. */
+static void target_check(fetch_t *f)
+{
+    mig_t *m = f->m;
+    mig_image_t *img = &m->images[f->image];
+    const mig_repo_t *r = &m->repos[img->repo];
+    const char *key = f->tag;
+    if (r->dst_state == DST_ABSENT ||
+        (r->dst_state == DST_LISTED &&
+         !bsearch(&key, r->dst_listed, r->n_dst_listed, sizeof *r->dst_listed, cmp_str))) {
+        target_answer(f, NULL);
+        return;
+    }
+    f->step = F_TARGET;
+    fetch_start_op(f,
+                   reg_manifest_head(m->eps[img->dst_ep].reg, img->dst_repo, f->tag, on_fetch, f));
+}
+
+/* Steps of a fetch: GET the source manifest; for a root with a tag, ask the
+ * target about the tag (the same digest: skipped); plan; then look for
+ * referrers. */
 static void fetch_step(fetch_t *f)
 {
     mig_t *m = f->m;
     mig_image_t *img = &m->images[f->image];
-    mig_ep_t *src = &m->eps[img->src_ep], *dst = &m->eps[img->dst_ep];
+    mig_ep_t *src = &m->eps[img->src_ep];
     reg_op_t *op = f->op;
     int rc = op ? reg_op_result(op) : 0;
     bool root = !f->parent;
@@ -865,9 +969,8 @@ static void fetch_step(fetch_t *f)
                 break;
             }
             if (f->tag) {
-                f->step = F_TARGET;
                 f->ref = digest; /* remember what the tag must point at */
-                fetch_start_op(f, reg_manifest_head(dst->reg, img->dst_repo, f->tag, on_fetch, f));
+                target_check(f);
                 return;
             }
             if (fetch_plan_root(f, digest)) {
@@ -876,22 +979,13 @@ static void fetch_step(fetch_t *f)
             }
         }
         break;
-    case F_TARGET:
-        if (rc == 0 && reg_op_digest(op)) {
-            if (strcmp(reg_op_digest(op), f->ref) == 0) {
-                img->status = IMG_SKIPPED;
-            } else if (m->opts.no_overwrite) {
-                img->status = IMG_SKIPPED;
-                img->skip_note = true;
-            }
-        }
+    case F_TARGET: {
+        char *digest = rc == 0 && reg_op_digest(op) ? strdup(reg_op_digest(op)) : NULL;
         reg_op_destroy(&f->op);
-        if (img->status == IMG_SKIPPED || fetch_plan_root(f, f->ref)) {
-            /* Already there or newly planned: artifacts referring to it too. */
-            fetch_referrers(f);
-            return;
-        }
-        break;
+        target_answer(f, digest);
+        free(digest);
+        return;
+    }
     case F_REFERRERS:
         if (rc == FERRY_ENOTFOUND) {
             src->no_referrers_api = true;
@@ -963,6 +1057,8 @@ static void inspect(mig_t *m)
         if (m->opts.stop && *m->opts.stop)
             break;
     }
+    for (size_t i = 0; i < m->n_repos; i++)
+        target_unlist(&m->repos[i]);
 }
 
 /* ------------------------------------------------------------ dispatch */

@@ -428,6 +428,11 @@ static void test_mirror(void)
     /* Each manifest is read from the source once (every tag, and the two
      * children of the index): the agents get its bytes in their TASKs. */
     CHECK_INT(fx_log_count(a, source_mark, "\"GET /v2/", "/manifests/"), (int)s.n_tags + 2);
+    /* The target is asked once per repository (its tag listing says it has
+     * none), never tag by tag. */
+    CHECK_INT(fx_log_count(b, 0, "\"HEAD /v2/", "/manifests/"), 0);
+    CHECK_INT(fx_log_count(b, 0, "\"GET /v2/", "/manifests/"), 0);
+    CHECK_INT(fx_log_count(b, 0, "\"GET /v2/", "/tags/list"), 5);
     check_source_copied(&s, a, b);
     CHECK_INT(s.n_tags, 8);
 
@@ -544,6 +549,8 @@ static void test_rerun(void)
     CHECK_CONTAINS(r.out, "Blobs: 0 copied, 0 mounted");
     CHECK_INT(blob_writes(b, mark), 0);
     CHECK_INT(fx_log_count(b, mark, "\"PUT /v2/", "/manifests/"), 0);
+    /* Every tag the target lists is asked about once. */
+    CHECK_INT(fx_log_count(b, mark, "\"HEAD /v2/", "/manifests/"), (int)s.n_tags);
     json_t *doc = load_json(report);
     CHECK_INT(report_count(doc, "blobs_copied"), 0);
     CHECK_INT(report_count(doc, "blobs_mounted"), 0);
@@ -555,6 +562,21 @@ static void test_rerun(void)
         CHECK_STR(item_str(json_array_get(items, i), "status"), "skipped");
     json_decref(doc);
     check_source_copied(&s, a, b);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    /* A tag new on the source is not in the target's listing: pushed without
+     * a HEAD; the others are asked about as before. */
+    json_decref(push(a, "ns1/app", "v3", "--layers 1 --shared-layer base:20000"));
+    mark = fx_log_mark(b);
+    before = test_failures;
+    ferry(&r, "mirror %s %s %s", a->host, b->host, insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    snprintf(line, sizeof line, "Images: 1 migrated, %zu already present, 0 failed", s.n_tags);
+    CHECK_CONTAINS(r.out, line);
+    CHECK_INT(fx_log_count(b, mark, "\"HEAD /v2/", "/manifests/"), (int)s.n_tags);
+    CHECK_INT(fx_log_count(b, mark, "\"PUT /v2/ns1/app/manifests/v3"), 1);
+    check_same(a, b, "ns1/app", NULL, "v3", NULL);
     dump_if_failed(&r, before);
     ferry_run_free(&r);
 out:
