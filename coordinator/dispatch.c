@@ -9,27 +9,27 @@
 #include "common/log.h"
 
 typedef struct agent_entry {
-    void *rid;             /* routing id */
+    void *rid; /* routing id */
     size_t rid_len;
-    char agent_id[65];     /* its name */
-    bool ready;            /* WELCOMEd and alive */
-    uint32_t capacity;     /* last HELLO or CREDIT */
-    uint64_t *leases;      /* task ids outstanding on it */
+    char agent_id[65]; /* its name */
+    bool ready;        /* WELCOMEd and alive */
+    uint32_t capacity; /* last HELLO or CREDIT */
+    uint64_t *leases;  /* task ids outstanding on it */
     size_t n_leases, cap_leases;
-    uint64_t *canceled;    /* tasks it still ran when it said HELLO, that we canceled:
-                              each holds a slot until its RESULT comes */
+    uint64_t *canceled; /* tasks it still ran when it said HELLO, that we canceled:
+                           each holds a slot until its RESULT comes */
     size_t n_canceled, cap_canceled;
-    int64_t last_recv_ms;  /* liveness */
-    int64_t last_send_ms;  /* heartbeats */
+    int64_t last_recv_ms; /* liveness */
+    int64_t last_send_ms; /* heartbeats */
 } agent_entry_t;
 
 struct dispatch {
-    void *sock;             /* ROUTER */
-    proto_zap_t *zap;       /* CURVE allowlist handler */
-    dispatch_cb_t cb;       /* the caller */
+    void *sock;       /* ROUTER */
+    proto_zap_t *zap; /* CURVE allowlist handler */
+    dispatch_cb_t cb; /* the caller */
     int heartbeat_ms;
     char session[32];
-    agent_entry_t *agents;  /* known peers (ready or not) */
+    agent_entry_t *agents; /* known peers (ready or not) */
     size_t n_agents, cap_agents;
 };
 
@@ -52,7 +52,8 @@ static void agent_send(dispatch_t *d, agent_entry_t *a, const proto_msg_t *msg)
     if (proto_send(d->sock, a->rid, a->rid_len, msg, &err) == 0)
         a->last_send_ms = now_ms();
     else
-        log_debug("sending %s to %s: %s", proto_command_name(msg->command), a->agent_id, err.message);
+        log_debug("sending %s to %s: %s", proto_command_name(msg->command), a->agent_id,
+                  err.message);
 }
 
 static void send_disconnect(dispatch_t *d, const void *rid, size_t len, const char *reason)
@@ -277,13 +278,30 @@ static void on_message(dispatch_t *d, const void *rid, size_t rid_len, proto_msg
     case PROTO_HEARTBEAT:
         return;
     case PROTO_DISCONNECT:
-        agent_gone(d, a, msg->disconnect.reason && *msg->disconnect.reason ? msg->disconnect.reason
-                                                                          : "disconnected");
+        agent_gone(d, a,
+                   msg->disconnect.reason && *msg->disconnect.reason ? msg->disconnect.reason
+                                                                     : "disconnected");
         agent_forget(d, a);
         return;
     default:
         send_disconnect(d, rid, rid_len, "unexpected command");
     }
+}
+
+int dispatch_fd(const dispatch_t *d)
+{
+    int fd = -1;
+    size_t len = sizeof fd;
+    if (zmq_getsockopt(d->sock, ZMQ_FD, &fd, &len) != 0)
+        return -1;
+    return fd;
+}
+
+bool dispatch_readable(const dispatch_t *d)
+{
+    int events = 0;
+    size_t len = sizeof events;
+    return zmq_getsockopt(d->sock, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN);
 }
 
 void dispatch_poll(dispatch_t *d, int timeout_ms)
@@ -436,7 +454,8 @@ dispatch_t *dispatch_new(void *zmq_ctx, const dispatch_opts_t *opts, const dispa
     }
     d->sock = zmq_socket(zmq_ctx, ZMQ_ROUTER);
     if (!d->sock) {
-        ferry_err_set(err, FERRY_EIO, "cannot create a ZeroMQ socket: %s", zmq_strerror(zmq_errno()));
+        ferry_err_set(err, FERRY_EIO, "cannot create a ZeroMQ socket: %s",
+                      zmq_strerror(zmq_errno()));
         goto fail;
     }
     int one = 1, linger = 0;

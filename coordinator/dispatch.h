@@ -34,7 +34,7 @@ typedef struct dispatch_opts {
     int heartbeat_ms;          /* liveness interval (0 = 1000) */
     const char *server_public; /* CURVE server key pair (Z85), NULL = plain */
     const char *server_secret;
-    const char *allowlist;     /* file of admitted agent public keys (with CURVE) */
+    const char *allowlist; /* file of admitted agent public keys (with CURVE) */
 } dispatch_opts_t;
 
 /* Binds the socket (and the ZAP allowlist handler with CURVE). */
@@ -45,6 +45,10 @@ void dispatch_destroy(dispatch_t **self_p);
 /* Waits up to timeout_ms for messages, handles them, expires silent agents
  * and sends heartbeats. */
 void dispatch_poll(dispatch_t *d, int timeout_ms);
+/* The socket's ZMQ_FD, to wait on it with other descriptors, and whether a
+ * message is waiting already (then do not wait: ZMQ_FD only signals news). */
+int dispatch_fd(const dispatch_t *d);
+bool dispatch_readable(const dispatch_t *d);
 /* Free task slots over all ready agents. */
 int dispatch_free_slots(const dispatch_t *d);
 /* Ready agents. */

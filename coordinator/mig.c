@@ -89,6 +89,7 @@ typedef struct fetch {
     const char *ref;     /* what to fetch (tag or digest) */
     plan_task_t *parent; /* index task waiting for this child, or NULL for a root */
     const char *tag;     /* push under this tag (roots by tag) */
+    bool held;           /* parent waits for this child (plan_hold) */
     int depth;
     int step; /* enum fetch_step */
     reg_op_t *op;
@@ -140,12 +141,16 @@ struct mig {
     uint64_t *running_bytes; /* per task id: bytes done so far (progress) */
     double started;
     int repos_failed;
-    int64_t published_ms; /* last write of the metrics and status files */
-    int agents;           /* agents connected (they share --qps) */
+    int64_t published_ms;   /* last write of the metrics and status files */
+    int agents;             /* agents connected (they share --qps) */
+    size_t journal_skipped; /* tasks the journal had done */
+    int64_t collected_ms;   /* last count for progress (publish) */
+    size_t cap_running;     /* entries of running_bytes */
 };
 
 static void publish(mig_t *m, const char *phase, dispatch_t *d, bool force);
 static void target_unlist(mig_repo_t *r);
+static void journal_key(const mig_t *m, const plan_task_t *t, char *out, size_t size);
 
 static double wall_now(void)
 {
@@ -160,6 +165,8 @@ static void fetch_free(fetch_t *f)
 {
     if (!f)
         return;
+    if (f->held) /* planned or given up: the index no longer waits for it */
+        plan_unhold(f->m->plan, f->parent);
     reg_op_destroy(&f->op);
     free(f->body);
     free(f->media_type);
@@ -657,6 +664,10 @@ static void fetch_queue(mig_t *m, size_t image, const char *ref, plan_task_t *pa
     f->image = image;
     f->ref = ref;
     f->parent = parent;
+    if (parent) {
+        plan_hold(parent);
+        f->held = true;
+    }
     f->tag = tag;
     f->depth = depth;
     if (m->queue_tail)
@@ -698,6 +709,26 @@ static void fetch_start_op(fetch_t *f, reg_op_t *op)
         return;
     }
     f->m->inflight++;
+}
+
+/* Every dependency of t is in the plan: a task the journal has is done,
+ * any other may run once its dependencies finish (and, when held is true,
+ * the hold its builder took is let go). */
+static void task_complete(mig_t *m, plan_task_t *t, bool held)
+{
+    if (m->journal && t->state == PLAN_WAITING) {
+        char key[1200];
+        journal_key(m, t, key, sizeof key);
+        if (journal_has(m->journal, key)) {
+            plan_task_done(m->plan, t, PROTO_OUTCOME_SKIPPED);
+            m->journal_skipped++;
+            return;
+        }
+    }
+    if (held)
+        plan_unhold(m->plan, t);
+    else
+        plan_release(m->plan, t);
 }
 
 /* One more put-manifest task will send this manifest: keep its bytes while
@@ -794,6 +825,9 @@ static void fetch_plan(fetch_t *f, const char *digest, const char *media_type, c
         manifest_destroy(&man);
         return;
     }
+    /* Held while its dependencies are added: one that finishes meanwhile
+     * (journaled) must not release it early. */
+    plan_hold(t);
     if (f->parent)
         plan_depend(m->plan, f->parent, t);
     else
@@ -803,8 +837,11 @@ static void fetch_plan(fetch_t *f, const char *digest, const char *media_type, c
             continue;
         plan_task_t *b = plan_blob(m->plan, img->src_ep, img->src_repo, img->dst_ep, img->dst_repo,
                                    man->blobs[i].digest, man->blobs[i].size);
-        if (!b || plan_depend(m->plan, t, b) < 0)
+        if (!b || plan_depend(m->plan, t, b) < 0) {
             image_fail(m, f->image, FAIL_MANIFEST, "out of memory");
+            continue;
+        }
+        task_complete(m, b, false);
     }
     if (manifest_is_index(man)) {
         if (f->depth >= MIG_MAX_DEPTH) {
@@ -815,6 +852,7 @@ static void fetch_plan(fetch_t *f, const char *digest, const char *media_type, c
                             f->depth + 1);
         }
     }
+    task_complete(m, t, true); /* an index still waits for the children queued above */
     manifest_destroy(&man);
 }
 
@@ -879,6 +917,7 @@ static bool fetch_plan_root(fetch_t *f, const char *digest)
             return false;
         }
         img->root = t;
+        task_complete(m, t, false);
         return false;
     }
     fetch_plan(f, digest, f->media_type, f->body, f->body_len);
@@ -1026,7 +1065,8 @@ static void fetch_step(fetch_t *f)
     fetch_free(f);
 }
 
-static void inspect(mig_t *m)
+/* Queues the fetch of every selected image. */
+static void inspect_start(mig_t *m)
 {
     for (size_t i = 0; i < m->n_repos; i++) {
         mig_repo_t *r = &m->repos[i];
@@ -1043,22 +1083,47 @@ static void inspect(mig_t *m)
                             m->images[m->n_images - 1].ref, 0);
         }
     }
-    while (m->queue || m->inflight) {
-        while (m->queue && m->inflight < MIG_INFLIGHT) {
-            fetch_t *f = m->queue;
-            m->queue = f->next;
-            if (!m->queue)
-                m->queue_tail = NULL;
-            f->next = NULL;
-            fetch_step(f);
-        }
-        http_loop_run(m->loop, 200, NULL, 0);
-        publish(m, "inspect", NULL, false);
-        if (m->opts.stop && *m->opts.stop)
-            break;
+}
+
+/* Starts queued fetches up to MIG_INFLIGHT at once. */
+static void inspect_pump(mig_t *m)
+{
+    while (m->queue && m->inflight < MIG_INFLIGHT) {
+        fetch_t *f = m->queue;
+        m->queue = f->next;
+        if (!m->queue)
+            m->queue_tail = NULL;
+        f->next = NULL;
+        fetch_step(f);
     }
+}
+
+static bool inspecting(const mig_t *m)
+{
+    return (m->queue || m->inflight) && !(m->opts.stop && *m->opts.stop);
+}
+
+/* Inspection is over: the target listings go, and the plan is told. */
+static void inspect_done(mig_t *m)
+{
     for (size_t i = 0; i < m->n_repos; i++)
         target_unlist(&m->repos[i]);
+    if (m->journal_skipped)
+        log_info("journal: %zu task(s) already done", m->journal_skipped);
+    log_info("planned %zu image(s), %zu task(s) (plan memory %zu KiB)", m->n_images,
+             plan_task_count(m->plan), plan_memory(m->plan) / 1024);
+}
+
+/* Inspects everything before anything moves (--dry-run, --qps). */
+static void inspect(mig_t *m)
+{
+    inspect_start(m);
+    while (inspecting(m)) {
+        inspect_pump(m);
+        http_loop_run(m->loop, 200, NULL, 0);
+        publish(m, "inspect", NULL, false);
+    }
+    inspect_done(m);
 }
 
 /* ------------------------------------------------------------ dispatch */
@@ -1097,6 +1162,16 @@ static int cb_fill_task(void *ud, uint64_t task_id, proto_task_t *out)
     plan_task_t *t = plan_task_by_id(m->plan, task_id);
     if (!t)
         return FERRY_EINVAL;
+    if (t->id >= m->cap_running) {
+        /* tasks are added while others run: the progress table grows */
+        size_t cap = plan_task_count(m->plan) + 1 + 1024;
+        uint64_t *rb = realloc(m->running_bytes, cap * sizeof *rb);
+        if (!rb)
+            return FERRY_ENOMEM;
+        memset(rb + m->cap_running, 0, (cap - m->cap_running) * sizeof *rb);
+        m->running_bytes = rb;
+        m->cap_running = cap;
+    }
     out->task_id = t->id;
     out->kind = t->kind;
     out->size = t->size;
@@ -1188,7 +1263,7 @@ static void cb_result(void *ud, const char *agent_id, const proto_result_t *r)
 static void cb_progress(void *ud, const proto_progress_t *p)
 {
     mig_t *m = ud;
-    if (p->task_id && p->task_id <= plan_task_count(m->plan))
+    if (p->task_id && p->task_id < m->cap_running)
         m->running_bytes[p->task_id] = p->bytes_done;
 }
 
@@ -1241,7 +1316,7 @@ static void collect(mig_t *m, const char *phase, dispatch_t *d, metrics_snapshot
         s->tasks_failed += t->state == PLAN_FAILED;
         if (t->state == PLAN_RUNNING) {
             s->tasks_running++;
-            if (m->running_bytes)
+            if (t->id < m->cap_running)
                 running += m->running_bytes[t->id];
         }
     }
@@ -1267,6 +1342,11 @@ static void collect(mig_t *m, const char *phase, dispatch_t *d, metrics_snapshot
  * at once with force). */
 static void publish(mig_t *m, const char *phase, dispatch_t *d, bool force)
 {
+    /* Counting walks every task and image: not on each turn of the loop. */
+    int64_t turn = http_now_ms();
+    if (!force && turn - m->collected_ms < 250)
+        return;
+    m->collected_ms = turn;
     metrics_snapshot_t s;
     collect(m, phase, d, &s);
     progress_state_t p = {0};
@@ -1294,6 +1374,35 @@ static void publish(mig_t *m, const char *phase, dispatch_t *d, bool force)
 static volatile sig_atomic_t local_stop;
 
 /* Sends ready tasks to agents until the plan is finished (or interrupted). */
+/* In-process agents: one per core up to four (--jobs shared among them),
+ * started when the first task is planned. Returns how many. */
+static int start_locals(mig_t *m, void *ctx, const char *endpoint, local_agent_t *locals)
+{
+    ferry_err_t err;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int n_locals = m->opts.jobs >= 4 ? (cores >= 4 ? 4 : cores >= 2 ? 2 : 1) : 1;
+    for (int i = 0; i < n_locals; i++) {
+        agent_opts_t ao = {0};
+        char id[32];
+        snprintf(id, sizeof id, "local-%d", i + 1);
+        ao.endpoint = endpoint;
+        ao.agent_id = id;
+        ao.jobs = (m->opts.jobs + n_locals - 1 - i) / n_locals;
+        if (ao.jobs < 1)
+            ao.jobs = 1;
+        ao.stop = &local_stop;
+        ao.grace_ms = 30000;
+        if (m->opts.chunk_mib > 0)
+            ao.xfer.monolithic_max = ao.xfer.chunk_size = (int64_t)m->opts.chunk_mib << 20;
+        locals[i].agent = agent_new(ctx, &ao, &err);
+        if (!locals[i].agent)
+            log_error("in-process agent: %s", err.message);
+        else if (pthread_create(&locals[i].thread, NULL, local_agent_main, &locals[i]) == 0)
+            locals[i].started = true;
+    }
+    return n_locals;
+}
+
 static int transfer(mig_t *m)
 {
     ferry_err_t err;
@@ -1333,33 +1442,12 @@ static int transfer(mig_t *m)
     local_agent_t locals[4] = {0};
     int n_locals = 0;
     local_stop = 0;
-    if (!m->opts.listen) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        n_locals = m->opts.jobs >= 4 ? (cores >= 4 ? 4 : cores >= 2 ? 2 : 1) : 1;
-        for (int i = 0; i < n_locals; i++) {
-            agent_opts_t ao = {0};
-            char id[32];
-            snprintf(id, sizeof id, "local-%d", i + 1);
-            ao.endpoint = endpoint;
-            ao.agent_id = id;
-            ao.jobs = (m->opts.jobs + n_locals - 1 - i) / n_locals;
-            if (ao.jobs < 1)
-                ao.jobs = 1;
-            ao.stop = &local_stop;
-            ao.grace_ms = 30000;
-            if (m->opts.chunk_mib > 0)
-                ao.xfer.monolithic_max = ao.xfer.chunk_size = (int64_t)m->opts.chunk_mib << 20;
-            locals[i].agent = agent_new(ctx, &ao, &err);
-            if (locals[i].agent &&
-                pthread_create(&locals[i].thread, NULL, local_agent_main, &locals[i]) == 0)
-                locals[i].started = true;
-        }
-    }
     bool stopping = false;
     int64_t deadline = 0;
     int64_t waiting_logged = 0;
     bool dispatching = false;
-    while (plan_unfinished(m->plan) > 0) {
+    bool inspected = !inspecting(m);
+    while (!inspected || plan_unfinished(m->plan) > 0) {
         int64_t now = http_now_ms();
         if (m->opts.stop && *m->opts.stop && !stopping) {
             stopping = true;
@@ -1370,13 +1458,23 @@ static int transfer(mig_t *m)
         }
         if (stopping && (dispatch_leased(d) == 0 || now > deadline))
             break;
+        if (!inspected) {
+            inspect_pump(m);
+            if (!inspecting(m)) {
+                inspected = true;
+                inspect_done(m);
+            }
+        }
+        if (!m->opts.listen && !n_locals && plan_unfinished(m->plan) > 0)
+            n_locals = start_locals(m, ctx, endpoint, locals);
         m->agents = dispatch_agents(d);
         int wanted =
             m->opts.listen ? (m->opts.wait_agents > 0 ? m->opts.wait_agents : 1) : n_locals;
         /* Wait for the agents asked for; once started, go on with whoever is there. */
-        dispatching |= m->agents >= wanted;
+        dispatching |= wanted > 0 && m->agents >= wanted;
         bool enough_agents = dispatching && m->agents > 0;
-        if (!dispatching && now - waiting_logged > 10000) {
+        if (!dispatching && wanted > 0 && plan_unfinished(m->plan) > 0 &&
+            now - waiting_logged > 10000) {
             progress_break(m->progress);
             log_info("waiting for agents on %s: %d of %d connected", endpoint, m->agents, wanted);
             waiting_logged = now;
@@ -1392,9 +1490,19 @@ static int transfer(mig_t *m)
         }
         int64_t due = plan_next_due(m->plan);
         int timeout = due > now ? (int)(due - now < 100 ? due - now : 100) : 50;
-        dispatch_poll(d, timeout);
-        publish(m, "transfer", d, false);
+        if (inspected) {
+            dispatch_poll(d, timeout);
+        } else {
+            /* The coordinator's own requests and the agents' messages, on one wait. */
+            struct curl_waitfd w = {dispatch_fd(d), CURL_WAIT_POLLIN, 0};
+            http_loop_run(m->loop, dispatch_readable(d) ? 0 : timeout, w.fd >= 0 ? &w : NULL,
+                          w.fd >= 0);
+            dispatch_poll(d, 0);
+        }
+        publish(m, inspected ? "transfer" : "inspect", d, false);
     }
+    if (!inspected)
+        inspect_done(m);
     publish(m, "transfer", d, true);
     progress_break(m->progress);
     if (plan_unfinished(m->plan) > 0) {
@@ -1424,24 +1532,6 @@ static int transfer(mig_t *m)
 }
 
 /* ------------------------------------------------------------ the run */
-
-static void apply_journal(mig_t *m)
-{
-    if (!m->journal)
-        return;
-    size_t skipped = 0;
-    for (size_t i = 0; i < plan_task_count(m->plan); i++) {
-        plan_task_t *t = plan_task_at(m->plan, i);
-        char key[1200];
-        journal_key(m, t, key, sizeof key);
-        if (journal_has(m->journal, key)) {
-            plan_task_done(m->plan, t, PROTO_OUTCOME_SKIPPED);
-            skipped++;
-        }
-    }
-    if (skipped)
-        log_info("journal: %zu task(s) already done", skipped);
-}
 
 static void latest_filter(mig_t *m)
 {
@@ -1601,24 +1691,38 @@ static int prepare(mig_t *m)
     return 0;
 }
 
+/* Inspection and transfer overlap: a task runs as soon as its image is
+ * planned. Not with --dry-run (nothing runs), nor with --qps (the agents
+ * share each registry's rate; the coordinator's requests would add to it). */
+static bool overlapped(const mig_t *m)
+{
+    if (m->opts.dry_run)
+        return false;
+    for (size_t i = 0; i < m->n_eps; i++)
+        if (m->eps[i].qps > 0)
+            return false;
+    return true;
+}
+
 int mig_run(mig_t *m)
 {
     int rc = prepare(m);
     if (rc)
         return rc;
-    inspect(m);
-    apply_journal(m);
-    plan_seal(m->plan);
-    log_info("planned %zu image(s), %zu task(s) (plan memory %zu KiB)", m->n_images,
-             plan_task_count(m->plan), plan_memory(m->plan) / 1024);
+    if (overlapped(m)) {
+        inspect_start(m);
+        plan_seal(m->plan);
+        if (!inspecting(m))
+            inspect_done(m);
+    } else {
+        inspect(m);
+        plan_seal(m->plan);
+    }
     if (m->opts.dry_run) {
         print_plan(m);
         return 0;
     }
-    m->running_bytes = calloc(plan_task_count(m->plan) + 1, sizeof *m->running_bytes);
-    if (!m->running_bytes)
-        return 2;
-    if (plan_unfinished(m->plan) > 0) {
+    if (inspecting(m) || plan_unfinished(m->plan) > 0) {
         rc = transfer(m);
         if (rc)
             return rc;

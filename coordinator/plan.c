@@ -9,16 +9,16 @@
 #include "proto/proto.h"
 
 struct plan {
-    strmap_t *strings;       /* interned strings (values unused) */
-    strmap_t *blob_origin;   /* "ep|digest" -> the copy task of that registry */
-    strmap_t *blob_in_repo;  /* "ep|repo|digest" -> copy or mount task */
-    strmap_t *manifests;     /* "ep|repo|ref" -> put-manifest task */
-    plan_task_t **tasks;     /* by id - 1 */
+    strmap_t *strings;      /* interned strings (values unused) */
+    strmap_t *blob_origin;  /* "ep|digest" -> the copy task of that registry */
+    strmap_t *blob_in_repo; /* "ep|repo|digest" -> copy or mount task */
+    strmap_t *manifests;    /* "ep|repo|ref" -> put-manifest task */
+    plan_task_t **tasks;    /* by id - 1 */
     size_t n_tasks, cap_tasks;
     plan_task_t *ready_head, *ready_tail; /* ready now */
-    plan_task_t *delayed;    /* ready after a backoff, unordered list */
-    size_t unfinished;       /* tasks neither done nor failed */
-    size_t dep_bytes;        /* memory of dependents arrays */
+    plan_task_t *delayed;                 /* ready after a backoff, unordered list */
+    size_t unfinished;                    /* tasks neither done nor failed */
+    size_t dep_bytes;                     /* memory of dependents arrays */
     bool sealed;
 };
 
@@ -200,6 +200,23 @@ void plan_seal(plan_t *p)
         task_release(p, p->tasks[i]);
 }
 
+void plan_release(plan_t *p, plan_task_t *t)
+{
+    task_release(p, t);
+}
+
+void plan_hold(plan_task_t *t)
+{
+    t->n_deps++;
+}
+
+void plan_unhold(plan_t *p, plan_task_t *t)
+{
+    if (t->n_deps)
+        t->n_deps--;
+    task_release(p, t);
+}
+
 plan_task_t *plan_next_ready(plan_t *p, int64_t now_ms)
 {
     /* Move due delayed tasks to the ready queue. */
@@ -315,8 +332,8 @@ size_t plan_unfinished(const plan_t *p)
 size_t plan_memory(const plan_t *p)
 {
     /* Tasks, their arrays, and the maps' entries with key copies. */
-    size_t bytes = p->cap_tasks * sizeof(plan_task_t *) + p->n_tasks * sizeof(plan_task_t) +
-                   p->dep_bytes;
+    size_t bytes =
+        p->cap_tasks * sizeof(plan_task_t *) + p->n_tasks * sizeof(plan_task_t) + p->dep_bytes;
     const strmap_t *maps[] = {p->strings, p->blob_origin, p->blob_in_repo, p->manifests};
     for (size_t m = 0; m < 4; m++) {
         const char *key;

@@ -22,21 +22,21 @@ enum plan_state {
 
 typedef struct plan_task plan_task_t;
 struct plan_task {
-    uint64_t id;              /* >= 1 */
-    uint8_t kind;             /* enum proto_task_kind */
-    uint8_t state;            /* enum plan_state */
-    uint8_t outcome;          /* enum proto_outcome once done */
-    uint16_t src_ep, dst_ep;  /* endpoint indexes of the caller's table */
-    const char *src_repo;     /* interned */
-    const char *dst_repo;     /* interned */
-    const char *digest;       /* interned */
-    const char *media_type;   /* interned, manifests */
-    const char *tag;          /* interned, manifests pushed by tag, else NULL */
-    const char *mount_from;   /* interned, mount tasks */
-    int64_t size;             /* bytes, -1 unknown */
-    uint32_t attempt;         /* 1 for the first dispatch */
-    uint32_t n_deps;          /* unfinished dependencies */
-    uint32_t n_dependents;    /* tasks waiting for this one */
+    uint64_t id;             /* >= 1 */
+    uint8_t kind;            /* enum proto_task_kind */
+    uint8_t state;           /* enum plan_state */
+    uint8_t outcome;         /* enum proto_outcome once done */
+    uint16_t src_ep, dst_ep; /* endpoint indexes of the caller's table */
+    const char *src_repo;    /* interned */
+    const char *dst_repo;    /* interned */
+    const char *digest;      /* interned */
+    const char *media_type;  /* interned, manifests */
+    const char *tag;         /* interned, manifests pushed by tag, else NULL */
+    const char *mount_from;  /* interned, mount tasks */
+    int64_t size;            /* bytes, -1 unknown */
+    uint32_t attempt;        /* 1 for the first dispatch */
+    uint32_t n_deps;         /* unfinished dependencies */
+    uint32_t n_dependents;   /* tasks waiting for this one */
     uint32_t cap_dependents;
     plan_task_t **dependents; /* owned array */
     char *error;              /* why it failed, owned */
@@ -65,8 +65,17 @@ plan_task_t *plan_manifest(plan_t *p, uint16_t src_ep, const char *src_repo, uin
 /* Makes t wait for dep (nothing when dep is already done; t fails at once
  * when dep already failed). 0 or FERRY_ENOMEM. */
 int plan_depend(plan_t *p, plan_task_t *t, plan_task_t *dep);
-/* Call once every task and dependency is added: queues tasks without deps. */
+/* Queues every task without unfinished dependencies; from then on a task
+ * is queued as soon as it has none (plan_release for a new one), so tasks
+ * may still be added while others run. */
 void plan_seal(plan_t *p);
+/* Call when every dependency of a new task is added: queues it when it has
+ * none left and the plan is sealed (else plan_seal will). */
+void plan_release(plan_t *p, plan_task_t *t);
+/* A dependency not yet known (an index's child still being fetched): t
+ * waits until plan_unhold. */
+void plan_hold(plan_task_t *t);
+void plan_unhold(plan_t *p, plan_task_t *t);
 
 /* Next task ready at now_ms (backoff respected), moved to RUNNING; NULL when
  * none. */

@@ -521,6 +521,43 @@ static void free_many(json_t **imgs, int n)
         json_decref(imgs[i]);
 }
 
+/* Two registries, fault proxies in front of those asked for, and n images
+ * (repo_fmt with %d, tag v1) pushed to the source: what sub-tests share. */
+typedef struct scene {
+    fx_registry_t *src, *dst;
+    fx_proxy_t *ps, *pd; /* in front of src / dst, or NULL */
+    json_t *imgs[8];
+    int n;
+    ferry_run_t r;
+} scene_t;
+
+enum { PROXY_SRC = 1, PROXY_DST = 2 };
+
+static bool scene_open(scene_t *sc, int proxies, const char *repo_fmt, int n, const char *args)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->n = n < 8 ? n : 8;
+    sc->src = registry();
+    sc->dst = registry();
+    if (!sc->src || !sc->dst)
+        return false;
+    if ((proxies & PROXY_SRC) && !(sc->ps = proxy(sc->src)))
+        return false;
+    if ((proxies & PROXY_DST) && !(sc->pd = proxy(sc->dst)))
+        return false;
+    return push_many(sc->src, repo_fmt, sc->n, args, sc->imgs) == 0;
+}
+
+static void scene_close(scene_t *sc)
+{
+    ferry_run_free(&sc->r);
+    free_many(sc->imgs, sc->n);
+    fx_proxy_stop(&sc->ps);
+    fx_proxy_stop(&sc->pd);
+    fx_registry_stop(&sc->src);
+    fx_registry_stop(&sc->dst);
+}
+
 /* The HTTP status of `curl -I url` (HEAD), 0 when it could not be asked. */
 static int http_head(const char *url)
 {
@@ -1281,38 +1318,30 @@ out:
 static void test_cut(void)
 {
     enum { N = 3 };
-    json_t *imgs[N] = {0};
-    ferry_run_t r = {0};
-    fx_registry_t *src = registry(), *dst = registry();
-    fx_proxy_t *ps = src ? proxy(src) : NULL, *pd = dst ? proxy(dst) : NULL;
-    if (!ps || !pd)
+    scene_t sc;
+    if (!scene_open(&sc, PROXY_SRC | PROXY_DST, "cut/app%d", N, "--layers 2 --layer-size 1048576"))
         goto out;
-    if (push_many(src, "cut/app%d", N, "--layers 2 --layer-size 1048576", imgs) < 0)
-        goto out;
-    rule(ps, "[{\"match\":\"^GET /v2/.+/blobs/sha256:\",\"action\":\"cut\",\"after_bytes\":300000,"
-             "\"count\":2},"
-             "{\"match\":\"^GET /v2/.+/manifests/\",\"action\":\"cut\",\"after_bytes\":100,"
-             "\"count\":1}]");
-    rule(pd, "{\"match\":\"^PUT /v2/.+/blobs/uploads/\",\"action\":\"drop\",\"count\":1}");
+    rule(sc.ps,
+         "[{\"match\":\"^GET /v2/.+/blobs/sha256:\",\"action\":\"cut\",\"after_bytes\":300000,"
+         "\"count\":2},"
+         "{\"match\":\"^GET /v2/.+/manifests/\",\"action\":\"cut\",\"after_bytes\":100,"
+         "\"count\":1}]");
+    rule(sc.pd, "{\"match\":\"^PUT /v2/.+/blobs/uploads/\",\"action\":\"drop\",\"count\":1}");
     int before = test_failures;
-    ferry(&r, "mirror %s %s %s --jobs 4", ps->host, pd->host, insecure(ps->host, pd->host));
-    CHECK_INT(r.status, 0);
-    check_finished(&r, 0, 0, 0);
-    CHECK_CONTAINS(r.out, "Images: 3 migrated, 0 already present, 0 failed");
-    CHECK_INT(proxy_count(ps, NULL, NULL, "cut"), 3);
-    CHECK_INT(proxy_count(pd, NULL, NULL, "drop"), 1);
+    ferry(&sc.r, "mirror %s %s %s --jobs 4", sc.ps->host, sc.pd->host,
+          insecure(sc.ps->host, sc.pd->host));
+    CHECK_INT(sc.r.status, 0);
+    check_finished(&sc.r, 0, 0, 0);
+    CHECK_CONTAINS(sc.r.out, "Images: 3 migrated, 0 already present, 0 failed");
+    CHECK_INT(proxy_count(sc.ps, NULL, NULL, "cut"), 3);
+    CHECK_INT(proxy_count(sc.pd, NULL, NULL, "drop"), 1);
     long copied, mounted, present;
-    blob_counts(r.out, &copied, &mounted, &present);
+    blob_counts(sc.r.out, &copied, &mounted, &present);
     CHECK_INT(copied + present, N * 3);
-    dump_if_failed(&r, before);
-    verify_ok(src->host, dst->host, insecure(src->host, dst->host), N);
+    dump_if_failed(&sc.r, before);
+    verify_ok(sc.src->host, sc.dst->host, insecure(sc.src->host, sc.dst->host), N);
 out:
-    ferry_run_free(&r);
-    free_many(imgs, N);
-    fx_proxy_stop(&ps);
-    fx_proxy_stop(&pd);
-    fx_registry_stop(&src);
-    fx_registry_stop(&dst);
+    scene_close(&sc);
 }
 
 /* A source blob whose bytes do not match its digest: that image fails with
@@ -1513,6 +1542,43 @@ out:
     fx_registry_stop(&dst);
 }
 
+/* Inspection and transfer overlap: while the source is slow to answer
+ * for one tag, the images already inspected are being copied. */
+static void test_overlap(void)
+{
+    enum { N = 4 };
+    scene_t sc;
+    if (!scene_open(&sc, PROXY_SRC, "lap/app%d", N, "--layers 2 --layer-size 65536"))
+        goto out;
+    rule(sc.ps, "{\"match\":\"^GET /v2/lap/app3/manifests/v1\",\"action\":\"delay\","
+                "\"seconds\":4,\"count\":1}");
+    int before = test_failures;
+    ferry(&sc.r, "mirror %s %s %s --progress json", sc.ps->host, sc.dst->host,
+          insecure(sc.ps->host, sc.dst->host));
+    CHECK_INT(sc.r.status, 0);
+    check_finished(&sc.r, 0, 0, 0);
+    CHECK_CONTAINS(sc.r.out, "Images: 4 migrated, 0 already present, 0 failed");
+    /* A progress line of the inspection with tasks already done: three
+     * images had moved (9 blobs with their configs, 3 manifests) before the
+     * fourth was read. */
+    static const char inspect_line[] = "{\"event\":\"progress\",\"phase\":\"inspect\"";
+    int most = -1;
+    for (const char *line = sc.r.err; line && *line;) {
+        int done = 0;
+        const char *k = strstr(line, "\"tasks_done\":");
+        if (strncmp(line, inspect_line, sizeof inspect_line - 1) == 0 && k &&
+            sscanf(k + 13, "%d", &done) == 1 && done > most)
+            most = done;
+        line = strchr(line, '\n');
+        line = line ? line + 1 : NULL;
+    }
+    CHECK_INT(most, 12);
+    dump_if_failed(&sc.r, before);
+    verify_ok(sc.src->host, sc.dst->host, insecure(sc.src->host, sc.dst->host), N);
+out:
+    scene_close(&sc);
+}
+
 /* ------------------------------------------------------------ main */
 
 typedef struct subtest {
@@ -1524,6 +1590,7 @@ static const subtest_t subtests[] = {
     {"journal", test_journal}, {"agents", test_agents},   {"security", test_security},
     {"restart", test_restart}, {"token", test_token},     {"throttle", test_throttle},
     {"cut", test_cut},         {"corrupt", test_corrupt}, {"interrupt", test_interrupt},
+    {"overlap", test_overlap},
 };
 
 int main(int argc, char **argv)
