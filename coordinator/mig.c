@@ -43,6 +43,10 @@ typedef struct mig_ep {
     double qps;
     reg_t *reg;            /* the coordinator's client */
     bool no_referrers_api; /* answered 404 to the referrers API once */
+    /* As a target of a mirror: its catalog, so that repositories it lacks
+     * need neither a tag listing nor a HEAD per tag (freed after listing). */
+    reg_op_t *catalog_op;
+    strmap_t *catalog; /* repository names, when the catalog could be read */
 } mig_ep_t;
 
 typedef struct mig_repo {
@@ -242,7 +246,9 @@ void mig_destroy(mig_t **self_p)
     free(m->catalogs);
     for (size_t i = 0; i < m->n_eps; i++) {
         mig_ep_t *e = &m->eps[i];
+        reg_op_destroy(&e->catalog_op);
         reg_destroy(&e->reg);
+        strmap_destroy(&e->catalog, NULL);
         free(e->host);
         free(e->ca_file);
         free(e->ca_pem);
@@ -455,8 +461,34 @@ static void src_ref_text(const mig_t *m, int ep, const char *repo, const char *r
 
 /* ------------------------------------------------------------ discovery */
 
+/* Collects a target's catalog; one that cannot be read (often refused to
+ * users who are not administrators) leaves the tag listings to tell. */
+static void target_catalog(mig_ep_t *e)
+{
+    if (!e->catalog_op)
+        return;
+    if (reg_op_wait(e->catalog_op) < 0) {
+        log_debug("catalog of %s not read: %s", e->host, reg_op_error(e->catalog_op)->message);
+    } else if ((e->catalog = strmap_new())) {
+        size_t n = 0;
+        char *const *names = reg_op_names(e->catalog_op, &n);
+        for (size_t i = 0; i < n; i++)
+            if (strmap_put(e->catalog, names[i], NULL, NULL) < 0) {
+                strmap_destroy(&e->catalog, NULL);
+                break;
+            }
+    }
+    reg_op_destroy(&e->catalog_op);
+}
+
 static void discover_catalogs(mig_t *m)
 {
+    /* The targets' catalogs are read alongside the sources'. */
+    for (size_t c = 0; c < m->n_catalogs; c++) {
+        mig_ep_t *dst = &m->eps[m->catalogs[c].dst_ep];
+        if (!dst->catalog_op && !dst->catalog)
+            dst->catalog_op = reg_catalog(dst->reg, 1000, NULL, NULL);
+    }
     for (size_t c = 0; c < m->n_catalogs; c++) {
         struct catalog_req *req = &m->catalogs[c];
         mig_ep_t *src = &m->eps[req->src_ep];
@@ -499,6 +531,8 @@ static void discover_catalogs(mig_t *m)
                  req->src_prefix);
         reg_op_destroy(&op);
     }
+    for (size_t i = 0; i < m->n_eps; i++)
+        target_catalog(&m->eps[i]);
 }
 
 static void on_tags(reg_op_t *op, void *ud)
@@ -596,9 +630,16 @@ static void expand_tags(mig_t *m)
                 started++;
                 done += !r->op; /* out of memory: not listed */
             }
-            r->dst_op = reg_tags_list(m->eps[r->dst_ep].reg, r->dst_repo, 1000, NULL, NULL);
+            const strmap_t *catalog = m->eps[r->dst_ep].catalog;
+            if (catalog) {
+                /* absent: nothing to ask; present: a HEAD per tag */
+                r->dst_state = strmap_has(catalog, r->dst_repo) ? DST_UNKNOWN : DST_ABSENT;
+                done++;
+            } else {
+                r->dst_op = reg_tags_list(m->eps[r->dst_ep].reg, r->dst_repo, 1000, NULL, NULL);
+                done += !r->dst_op;
+            }
             started++;
-            done += !r->dst_op;
         }
         http_loop_run(m->loop, 200, NULL, 0);
         for (size_t i = 0; i < next; i++) {
@@ -615,6 +656,8 @@ static void expand_tags(mig_t *m)
             }
         }
     }
+    for (size_t i = 0; i < m->n_eps; i++)
+        strmap_destroy(&m->eps[i].catalog, NULL);
 }
 
 /* ------------------------------------------------------------ inspection */
@@ -1488,6 +1531,8 @@ static int transfer(mig_t *m)
                 break;
             }
         }
+        if (inspected && plan_unfinished(m->plan) == 0)
+            break; /* the last image was inspected and had nothing to move */
         int64_t due = plan_next_due(m->plan);
         int timeout = due > now ? (int)(due - now < 100 ? due - now : 100) : 50;
         if (inspected) {
