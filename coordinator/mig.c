@@ -812,12 +812,13 @@ static void body_release(mig_t *m, const char *digest)
 /* plan_manifest, keeping the bytes of the manifest for a task it creates. */
 static plan_task_t *plan_manifest_body(mig_t *m, const mig_image_t *img, const char *digest,
                                        const char *media_type, const char *tag, const char *body,
-                                       size_t len)
+                                       size_t len, bool *fresh)
 {
     size_t before = plan_task_count(m->plan);
     plan_task_t *t = plan_manifest(m->plan, img->src_ep, img->src_repo, img->dst_ep, img->dst_repo,
                                    digest, media_type, tag, (int64_t)len);
-    if (t && plan_task_count(m->plan) > before)
+    *fresh = t && plan_task_count(m->plan) > before;
+    if (*fresh)
         body_keep(m, digest, body, len);
     return t;
 }
@@ -862,9 +863,20 @@ static void fetch_plan(fetch_t *f, const char *digest, const char *media_type, c
         manifest_destroy(&man);
         return;
     }
-    plan_task_t *t = plan_manifest_body(m, img, digest, man->media_type, f->tag, body, len);
+    bool fresh;
+    plan_task_t *t = plan_manifest_body(m, img, digest, man->media_type, f->tag, body, len, &fresh);
     if (!t) {
         image_fail(m, f->image, FAIL_MANIFEST, "out of memory");
+        manifest_destroy(&man);
+        return;
+    }
+    if (!fresh) {
+        /* Planned already (the same manifest reached again): its blobs and
+         * children are in the plan; only this image's link to it is new. */
+        if (f->parent)
+            plan_depend(m->plan, f->parent, t);
+        else
+            img->root = t;
         manifest_destroy(&man);
         return;
     }
@@ -953,8 +965,9 @@ static bool fetch_plan_root(fetch_t *f, const char *digest)
     plan_task_t *first = strmap_get(m->digest_roots, key);
     if (first && f->tag) {
         /* Another tag of content already planned: push the tag after it. */
-        plan_task_t *t =
-            plan_manifest_body(m, img, digest, first->media_type, f->tag, f->body, f->body_len);
+        bool fresh;
+        plan_task_t *t = plan_manifest_body(m, img, digest, first->media_type, f->tag, f->body,
+                                            f->body_len, &fresh);
         if (!t || plan_depend(m->plan, t, first) < 0) {
             image_fail(m, f->image, FAIL_MANIFEST, "out of memory");
             return false;

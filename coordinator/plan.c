@@ -174,9 +174,11 @@ int plan_depend(plan_t *p, plan_task_t *t, plan_task_t *dep)
 {
     if (dep->state == PLAN_DONE)
         return 0;
-    for (uint32_t i = 0; i < dep->n_dependents; i++)
-        if (dep->dependents[i] == t)
-            return 0;
+    /* A repeat comes right after the first (a blob listed twice in one
+     * manifest); a repeat elsewhere would only count twice both ways. A scan
+     * of every dependent would make a blob shared by N repositories cost N². */
+    if (dep->n_dependents && dep->dependents[dep->n_dependents - 1] == t)
+        return 0;
     if (dep->n_dependents == dep->cap_dependents) {
         uint32_t cap = dep->cap_dependents ? dep->cap_dependents * 2 : 2;
         plan_task_t **d = realloc(dep->dependents, cap * sizeof *d);
