@@ -617,6 +617,7 @@ static void target_unlist(mig_repo_t *r)
 static void expand_tags(mig_t *m)
 {
     size_t next = 0, done = 0, started = 0;
+    size_t lo = 0; /* repositories below have no listing running */
     size_t total = 0;
     for (size_t i = 0; i < m->n_repos; i++)
         total += m->repos[i].ref ? 0 : m->repos[i].tags_given ? 1 : 2;
@@ -642,7 +643,9 @@ static void expand_tags(mig_t *m)
             started++;
         }
         http_loop_run(m->loop, 200, NULL, 0);
-        for (size_t i = 0; i < next; i++) {
+        while (lo < next && !m->repos[lo].op && !m->repos[lo].dst_op)
+            lo++;
+        for (size_t i = lo; i < next; i++) {
             mig_repo_t *r = &m->repos[i];
             if (r->op && reg_op_finished(r->op)) {
                 done++;
