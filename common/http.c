@@ -1,10 +1,24 @@
-/* http — asynchronous HTTP requests on one curl multi handle. */
+/* http — asynchronous HTTP requests on one curl multi handle.
+ *
+ * The loop uses curl's event-driven API: curl tells us which sockets it wants
+ * to wait on (on_socket keeps them in an epoll set) and when it wants to be
+ * called back (on_curl_timer), and we drive only the sockets that are ready.
+ * curl_multi_poll + curl_multi_perform polled every socket and walked every
+ * transfer on each wake-up, which cost a large share of ferry's CPU with tens
+ * of connections open. */
 #include "common/http.h"
 
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
+
+/* Most ready curl sockets handled per wake-up; the rest (the set is
+ * level-triggered) are seen by the next http_loop_run. */
+#define LOOP_MAX_EVENTS 128
 
 typedef struct http_timer {
     uint64_t id;      /* > 0 */
@@ -21,6 +35,10 @@ struct http_loop {
     size_t n_timers;       /* count */
     size_t cap_timers;     /* allocated */
     uint64_t next_timer;   /* id of the next timer */
+    int epfd;              /* epoll set of the sockets curl waits on */
+    int64_t curl_due_ms;   /* when curl wants CURL_SOCKET_TIMEOUT, -1 never */
+    struct pollfd *pfds;   /* [epfd, extra fds...] for poll() */
+    unsigned cap_pfds;     /* allocated */
 };
 
 struct http_req {
@@ -65,6 +83,47 @@ int64_t http_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* CURLMOPT_SOCKETFUNCTION: mirrors what curl wants to wait for on socket s
+ * into the epoll set. socketp is non-NULL once s is in the set (we assign it),
+ * so changes cost one epoll_ctl; curl forgets socketp on CURL_POLL_REMOVE. May
+ * be called from curl_multi_socket_action, curl_multi_add_handle,
+ * curl_multi_remove_handle, curl_easy_pause and curl_multi_cleanup. */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    http_loop_t *loop = userp;
+    if (what == CURL_POLL_REMOVE) {
+        /* Fails harmlessly when s is already closed: the kernel dropped it. */
+        epoll_ctl(loop->epfd, EPOLL_CTL_DEL, s, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {0};
+    ev.data.fd = s;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+        ev.events |= EPOLLIN;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+        ev.events |= EPOLLOUT;
+    /* Fall back to the other operation when our idea of the set is stale
+     * (a descriptor number reused before curl reported the old one gone). */
+    int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(loop->epfd, op, s, &ev) < 0) {
+        op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+        if (epoll_ctl(loop->epfd, op, s, &ev) < 0)
+            return 0; /* the transfer's stall timeout ends it */
+    }
+    if (!socketp)
+        curl_multi_assign(loop->multi, s, loop);
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: records when curl wants CURL_SOCKET_TIMEOUT; only
+ * http_loop_run acts on it, as curl forbids calling it back from here. */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    http_loop_t *loop = userp;
+    loop->curl_due_ms = timeout_ms < 0 ? -1 : http_now_ms() + timeout_ms;
+    return 0;
+}
+
 http_loop_t *http_loop_new(void)
 {
     static bool curl_ready;
@@ -76,13 +135,21 @@ http_loop_t *http_loop_new(void)
     http_loop_t *loop = calloc(1, sizeof *loop);
     if (!loop)
         return NULL;
-    loop->multi = curl_multi_init();
+    loop->curl_due_ms = -1;
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    loop->multi = loop->epfd >= 0 ? curl_multi_init() : NULL;
     if (!loop->multi) {
+        if (loop->epfd >= 0)
+            close(loop->epfd);
         free(loop);
         return NULL;
     }
     curl_multi_setopt(loop->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     curl_multi_setopt(loop->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
+    curl_multi_setopt(loop->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(loop->multi, CURLMOPT_SOCKETDATA, loop);
+    curl_multi_setopt(loop->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(loop->multi, CURLMOPT_TIMERDATA, loop);
     loop->next_timer = 1;
     return loop;
 }
@@ -111,7 +178,10 @@ void http_loop_destroy(http_loop_t **self_p)
     http_loop_t *loop = *self_p;
     while (loop->running)
         loop_unlink(loop->running);
+    /* curl_multi_cleanup may still call on_socket: close the set after it. */
     curl_multi_cleanup(loop->multi);
+    close(loop->epfd);
+    free(loop->pfds);
     free(loop->timers);
     free(loop);
     *self_p = NULL;
@@ -167,6 +237,8 @@ static void loop_fire_timers(http_loop_t *loop)
     }
 }
 
+/* Resumes the requests http_req_resume() marked; curl then asks for an
+ * immediate timeout (on_curl_timer), so the transfers move on at once. */
 static void loop_resume_paused(http_loop_t *loop)
 {
     bool again = true;
@@ -216,29 +288,111 @@ static void req_finish(http_req_t *req, CURLcode code)
     }
 }
 
-int http_loop_run(http_loop_t *loop, int timeout_ms, struct curl_waitfd *extra, unsigned n_extra)
+/* How long http_loop_run may wait: timeout_ms, shortened by the loop's timers
+ * and by curl's timeout. */
+static int loop_wait_ms(const http_loop_t *loop, int timeout_ms)
 {
-    loop_resume_paused(loop);
-    if (loop->n_timers) {
-        int64_t now = http_now_ms();
-        for (size_t i = 0; i < loop->n_timers; i++) {
-            int64_t wait = loop->timers[i].due_ms - now;
-            if (wait < 0)
-                wait = 0;
-            if (wait < timeout_ms)
-                timeout_ms = (int)wait;
-        }
+    int64_t wait = timeout_ms > 0 ? timeout_ms : 0;
+    int64_t now = http_now_ms();
+    for (size_t i = 0; i < loop->n_timers; i++)
+        if (loop->timers[i].due_ms - now < wait)
+            wait = loop->timers[i].due_ms - now;
+    if (loop->curl_due_ms >= 0 && loop->curl_due_ms - now < wait)
+        wait = loop->curl_due_ms - now;
+    return wait > 0 ? (int)wait : 0;
+}
+
+/* Makes room in loop->pfds for the epoll set and n_extra descriptors. */
+static bool loop_reserve_pfds(http_loop_t *loop, unsigned n_extra)
+{
+    if (n_extra + 1 <= loop->cap_pfds)
+        return true;
+    struct pollfd *p = realloc(loop->pfds, (n_extra + 1) * sizeof *p);
+    if (!p)
+        return false;
+    loop->pfds = p;
+    loop->cap_pfds = n_extra + 1;
+    return true;
+}
+
+/* Waits up to wait_ms for the epoll set or the extra descriptors (whose
+ * revents it fills in like curl_multi_poll); returns whether the epoll set
+ * has ready sockets. */
+static bool loop_poll(http_loop_t *loop, int wait_ms, struct curl_waitfd *extra, unsigned n_extra)
+{
+    struct pollfd *pfds = loop->pfds;
+    pfds[0] = (struct pollfd){.fd = loop->epfd, .events = POLLIN};
+    for (unsigned i = 0; i < n_extra; i++) {
+        short ev = 0;
+        if (extra[i].events & CURL_WAIT_POLLIN)
+            ev |= POLLIN;
+        if (extra[i].events & CURL_WAIT_POLLPRI)
+            ev |= POLLPRI;
+        if (extra[i].events & CURL_WAIT_POLLOUT)
+            ev |= POLLOUT;
+        pfds[i + 1] = (struct pollfd){.fd = extra[i].fd, .events = ev};
     }
-    if (loop->n_running || n_extra)
-        curl_multi_poll(loop->multi, extra, n_extra, timeout_ms, NULL);
-    else if (timeout_ms > 0) {
-        struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
+    /* A timeout or EINTR reports nothing ready: the caller comes back. */
+    bool ready = poll(pfds, n_extra + 1, wait_ms) > 0;
+    for (unsigned i = 0; i < n_extra; i++) {
+        short r = ready ? pfds[i + 1].revents : 0;
+        extra[i].revents = (short)(((r & POLLIN) ? CURL_WAIT_POLLIN : 0) |
+                                   ((r & POLLPRI) ? CURL_WAIT_POLLPRI : 0) |
+                                   ((r & POLLOUT) ? CURL_WAIT_POLLOUT : 0));
+    }
+    return ready && pfds[0].revents != 0;
+}
+
+/* What curl is told about a ready socket. A hang-up or an error counts as
+ * readable (and writable) so that curl reads the end of the stream or the
+ * socket's error itself: CURL_CSELECT_ERR alone only fails the transfer with
+ * "select/poll returned error". */
+static int cselect_bits(uint32_t events)
+{
+    int bits = 0;
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        bits |= CURL_CSELECT_IN;
+    if (events & (EPOLLOUT | EPOLLERR))
+        bits |= CURL_CSELECT_OUT;
+    if (events & EPOLLERR)
+        bits |= CURL_CSELECT_ERR;
+    return bits;
+}
+
+/* Waits for activity (see http_loop_run) and hands curl its ready sockets,
+ * then its timeout when that is due (curl has also run it already if any
+ * socket was handed over). A socket closed by curl while handling an earlier
+ * one of the batch is ignored by curl; a reused descriptor number at worst
+ * gets a spurious wake-up, which curl tolerates. */
+static void loop_drive(http_loop_t *loop, int timeout_ms, struct curl_waitfd *extra, unsigned n_extra)
+{
+    int wait = loop_wait_ms(loop, timeout_ms);
+    struct epoll_event evs[LOOP_MAX_EVENTS];
+    int n = 0;
+    if (!loop->n_running && !n_extra) {
+        /* Nothing to watch: curl keeps no socket of an idle connection in
+         * the set, so just sleep until the next timer. */
+        if (wait > 0) {
+            struct timespec ts = {wait / 1000, (long)(wait % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    } else if (!n_extra || !loop_reserve_pfds(loop, n_extra)) {
+        /* Without extras (or memory for them; their owners look at them
+         * again after the timeout) one epoll_wait is the whole wait. */
+        n = epoll_wait(loop->epfd, evs, LOOP_MAX_EVENTS, wait);
+    } else if (loop_poll(loop, wait, extra, n_extra)) {
+        n = epoll_wait(loop->epfd, evs, LOOP_MAX_EVENTS, 0);
     }
     int still = 0;
-    curl_multi_perform(loop->multi, &still);
-    loop_resume_paused(loop);
+    for (int i = 0; i < n; i++)
+        curl_multi_socket_action(loop->multi, evs[i].data.fd, cselect_bits(evs[i].events), &still);
+    if (loop->curl_due_ms >= 0 && loop->curl_due_ms <= http_now_ms())
+        curl_multi_socket_action(loop->multi, CURL_SOCKET_TIMEOUT, 0, &still);
+}
 
+/* Calls the done callback of every finished request. */
+static void loop_read_done(http_loop_t *loop)
+{
     CURLMsg *msg;
     int queued;
     while ((msg = curl_multi_info_read(loop->multi, &queued))) {
@@ -252,6 +406,16 @@ int http_loop_run(http_loop_t *loop, int timeout_ms, struct curl_waitfd *extra, 
         if (req->done)
             req->done(req, req->done_ud);
     }
+}
+
+int http_loop_run(http_loop_t *loop, int timeout_ms, struct curl_waitfd *extra, unsigned n_extra)
+{
+    /* Resuming makes curl ask for an immediate timeout, which shortens the
+     * wait to nothing. */
+    loop_resume_paused(loop);
+    loop_drive(loop, timeout_ms, extra, n_extra);
+    loop_resume_paused(loop);
+    loop_read_done(loop);
     loop_fire_timers(loop);
     return loop->n_running;
 }
@@ -522,6 +686,8 @@ int http_req_start(http_loop_t *loop, http_req_t *req, http_done_fn done, void *
     req->body_mem_off = 0;
     fbuf_reset(&req->body);
     fbuf_reset(&req->resp_headers);
+    /* curl asks for an immediate timeout here (on_curl_timer), which the
+     * next http_loop_run honours without waiting. */
     if (curl_multi_add_handle(loop->multi, req->easy) != CURLM_OK)
         return FERRY_ENOMEM;
     req->loop = loop;
