@@ -5,7 +5,10 @@
 #ifndef FERRY_BUF_H
 #define FERRY_BUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "common/err.h"
 
 typedef struct fbuf {
     char *data; /* contents, NUL-terminated when not NULL; owned */
@@ -26,5 +29,18 @@ void fbuf_free(fbuf_t *b);
 /* Returns the contents (NUL-terminated, never NULL unless out of memory) and
  * leaves the buffer empty; the caller frees the result. */
 char *fbuf_steal(fbuf_t *b);
+
+/* fbuf_read_file flags */
+#define FBUF_FILE_REGULAR 1 /* refuse anything but a regular file */
+#define FBUF_FILE_SECRET  2 /* wipe every copy of the bytes left behind */
+
+/* Reads the whole file at path, at most max bytes, into a new NUL-terminated
+ * buffer: *out (caller frees; wipes it first with FBUF_FILE_SECRET) and
+ * *len_out. Returns 0, or FERRY_ENOTFOUND (no such file), FERRY_EIO (cannot
+ * open or read it, not a regular file), FERRY_ETOOBIG (more than max bytes),
+ * FERRY_ENOMEM; err->message then holds the reason alone ("not a regular
+ * file", "larger than N bytes", strerror's text) for the caller to frame. */
+int fbuf_read_file(const char *path, size_t max, int flags, char **out, size_t *len_out,
+                   ferry_err_t *err);
 
 #endif

@@ -4,9 +4,8 @@
  * they are freed. Jansson's own copies of the file's strings are freed
  * without wiping; that is outside this module's reach. */
 #include "common/creds.h"
+#include "common/buf.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdbool.h>
@@ -15,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* Longest user name accepted from any source. */
 #define CREDS_USER_MAX 1024
@@ -73,7 +70,8 @@ static int creds_set(creds_t *out, const char *user, size_t user_len, const char
 }
 
 /* Splits "user:password" of len bytes at the first ':'. */
-static int creds_split(const char *text, size_t len, creds_t *out, const char *source, ferry_err_t *err)
+static int creds_split(const char *text, size_t len, creds_t *out, const char *source,
+                       ferry_err_t *err)
 {
     const char *colon = memchr(text, ':', len);
     if (!colon)
@@ -89,7 +87,8 @@ int creds_parse_userpass(const char *text, creds_t *out, ferry_err_t *err)
         return ferry_err_set(err, FERRY_EINVAL, "credentials: expected USER:PASSWORD");
     size_t len = strnlen(text, CREDS_TEXT_MAX + 1);
     if (len > CREDS_TEXT_MAX)
-        return ferry_err_set(err, FERRY_EINVAL, "credentials are longer than %d bytes", CREDS_TEXT_MAX);
+        return ferry_err_set(err, FERRY_EINVAL, "credentials are longer than %d bytes",
+                             CREDS_TEXT_MAX);
     return creds_split(text, len, out, "credentials", err);
 }
 
@@ -181,82 +180,21 @@ static bool creds_base64_decode(const char *in, size_t in_len, unsigned char **o
     return true;
 }
 
-/* Reads a whole file of at most CREDS_CONFIG_MAX bytes into a new
- * NUL-terminated buffer the caller wipes and frees; never leaves a copy of
- * the contents unwiped in freed memory. */
+/* Reads the Docker config at path (any file a user may point at, a pipe
+ * too) into a new NUL-terminated buffer the caller wipes and frees; no copy
+ * of the contents is left unwiped in freed memory. */
 static int creds_read_file(const char *path, char **data_out, size_t *len_out, ferry_err_t *err)
 {
-    char *data = NULL;
-    size_t len = 0, cap = 0;
-    int rc = 0;
-    *data_out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return ferry_err_set(err, FERRY_ENOTFOUND, "Docker config '%.256s' does not exist", path);
-        return ferry_err_set(err, FERRY_EIO, "cannot open Docker config '%.256s': %s", path,
-                             strerror(errno));
-    }
-    struct stat st;
-    bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-    if (regular && st.st_size > CREDS_CONFIG_MAX) {
-        rc = ferry_err_set(err, FERRY_ETOOBIG, "Docker config '%.256s' is larger than %d bytes", path,
-                           CREDS_CONFIG_MAX);
-        goto out;
-    }
-    /* Room for the whole file and its growth while read, so copies are rare. */
-    cap = (regular ? (size_t)st.st_size : 0) + 4096;
-    data = malloc(cap);
-    if (!data)
-        goto oom;
-    for (;;) {
-        if (len + 1 == cap) {
-            if (cap > CREDS_CONFIG_MAX) {
-                rc = ferry_err_set(err, FERRY_ETOOBIG, "Docker config '%.256s' is larger than %d bytes",
-                                   path, CREDS_CONFIG_MAX);
-                goto out;
-            }
-            size_t new_cap = cap * 2 > (size_t)CREDS_CONFIG_MAX + 2 ? (size_t)CREDS_CONFIG_MAX + 2 : cap * 2;
-            char *grown = malloc(new_cap);
-            if (!grown)
-                goto oom;
-            memcpy(grown, data, len);
-            OPENSSL_cleanse(data, len);
-            free(data);
-            data = grown;
-            cap = new_cap;
-        }
-        ssize_t got = read(fd, data + len, cap - 1 - len);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            rc = ferry_err_set(err, FERRY_EIO, "cannot read Docker config '%.256s': %s", path,
-                               strerror(errno));
-            goto out;
-        }
-        if (got == 0)
-            break;
-        len += (size_t)got;
-        if (len > CREDS_CONFIG_MAX) {
-            rc = ferry_err_set(err, FERRY_ETOOBIG, "Docker config '%.256s' is larger than %d bytes", path,
-                               CREDS_CONFIG_MAX);
-            goto out;
-        }
-    }
-    data[len] = '\0';
-    *data_out = data;
-    *len_out = len;
-    data = NULL;
-    goto out;
-oom:
-    rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-out:
-    if (data) {
-        OPENSSL_cleanse(data, len);
-        free(data);
-    }
-    close(fd);
-    return rc;
+    ferry_err_t why;
+    int rc = fbuf_read_file(path, CREDS_CONFIG_MAX, FBUF_FILE_SECRET, data_out, len_out, &why);
+    if (rc == FERRY_ENOTFOUND)
+        return ferry_err_set(err, rc, "Docker config '%.256s' does not exist", path);
+    if (rc == FERRY_ETOOBIG)
+        return ferry_err_set(err, rc, "Docker config '%.256s' is larger than %d bytes", path,
+                             CREDS_CONFIG_MAX);
+    if (rc < 0)
+        return ferry_err_set(err, rc, "cannot read Docker config '%.256s': %s", path, why.message);
+    return 0;
 }
 
 /* True for the names Docker Hub goes by. */
@@ -290,11 +228,13 @@ static json_t *creds_find_entry(json_t *object, const char *host)
 {
     const char *key;
     json_t *value;
-    json_object_foreach(object, key, value) {
+    json_object_foreach(object, key, value)
+    {
         if (strcasecmp(key, host) == 0)
             return value;
     }
-    json_object_foreach(object, key, value) {
+    json_object_foreach(object, key, value)
+    {
         if (creds_key_matches(key, host))
             return value;
     }
@@ -329,8 +269,8 @@ static int creds_not_found(json_t *root, const char *host, const char *path, con
                              "%s for '%.255s' in Docker config '%.256s' (credential helper "
                              "'docker-credential-%s' is not supported)",
                              why, host, path, helper_name);
-    return ferry_err_set(err, FERRY_ENOTFOUND, "%s for '%.255s' in Docker config '%.256s'", why, host,
-                         path);
+    return ferry_err_set(err, FERRY_ENOTFOUND, "%s for '%.255s' in Docker config '%.256s'", why,
+                         host, path);
 }
 
 /* Reads credentials out of one "auths" entry. */
@@ -341,38 +281,43 @@ static int creds_from_entry(json_t *root, json_t *entry, const char *host, const
     size_t decoded_len = 0;
     int rc = 0;
     if (!json_is_object(entry))
-        return ferry_err_set(err, FERRY_EINVAL, "the entry for '%.255s' in Docker config '%.256s' is not an object",
+        return ferry_err_set(err, FERRY_EINVAL,
+                             "the entry for '%.255s' in Docker config '%.256s' is not an object",
                              host, path);
     json_t *auth = json_object_get(entry, "auth");
     json_t *username = json_object_get(entry, "username");
     json_t *password = json_object_get(entry, "password");
     if (auth && !json_is_string(auth))
         return ferry_err_set(err, FERRY_EINVAL,
-                             "the \"auth\" of '%.255s' in Docker config '%.256s' is not a string", host,
-                             path);
+                             "the \"auth\" of '%.255s' in Docker config '%.256s' is not a string",
+                             host, path);
     if (json_string_length(auth) > 0) {
         if (!creds_base64_decode(json_string_value(auth), json_string_length(auth), &decoded,
                                  &decoded_len)) {
-            rc = ferry_err_set(err, FERRY_EINVAL,
-                               "the \"auth\" of '%.255s' in Docker config '%.256s' is not valid base64",
-                               host, path);
+            rc = ferry_err_set(
+                err, FERRY_EINVAL,
+                "the \"auth\" of '%.255s' in Docker config '%.256s' is not valid base64", host,
+                path);
             goto out;
         }
         char source[600];
-        snprintf(source, sizeof source, "the \"auth\" of '%.255s' in Docker config '%.256s'", host, path);
+        snprintf(source, sizeof source, "the \"auth\" of '%.255s' in Docker config '%.256s'", host,
+                 path);
         rc = creds_split((const char *)decoded, decoded_len, out, source, err);
         goto out;
     }
     if (json_is_string(username) && json_string_length(username) > 0) {
         if (!json_is_string(password)) {
-            rc = ferry_err_set(err, FERRY_EINVAL,
-                               "the entry for '%.255s' in Docker config '%.256s' has a username but no "
-                               "password",
-                               host, path);
+            rc = ferry_err_set(
+                err, FERRY_EINVAL,
+                "the entry for '%.255s' in Docker config '%.256s' has a username but no "
+                "password",
+                host, path);
             goto out;
         }
         char source[600];
-        snprintf(source, sizeof source, "the entry for '%.255s' in Docker config '%.256s'", host, path);
+        snprintf(source, sizeof source, "the entry for '%.255s' in Docker config '%.256s'", host,
+                 path);
         rc = creds_set(out, json_string_value(username), json_string_length(username),
                        json_string_value(password), json_string_length(password), source, err);
         goto out;
@@ -404,8 +349,9 @@ int creds_from_docker_config(const char *path, const char *host, creds_t *out, f
     root = json_loadb(data, len, 0, &jerr);
     if (!root) {
         /* jerr.text can quote the file's content: give the position only. */
-        rc = ferry_err_set(err, FERRY_EINVAL, "Docker config '%.256s' is not valid JSON (line %d, column %d)",
-                           path, jerr.line, jerr.column);
+        rc = ferry_err_set(err, FERRY_EINVAL,
+                           "Docker config '%.256s' is not valid JSON (line %d, column %d)", path,
+                           jerr.line, jerr.column);
         goto out;
     }
     if (!json_is_object(root)) {
@@ -414,7 +360,8 @@ int creds_from_docker_config(const char *path, const char *host, creds_t *out, f
     }
     json_t *auths = json_object_get(root, "auths");
     if (auths && !json_is_object(auths)) {
-        rc = ferry_err_set(err, FERRY_EINVAL, "Docker config '%.256s': \"auths\" is not an object", path);
+        rc = ferry_err_set(err, FERRY_EINVAL, "Docker config '%.256s': \"auths\" is not an object",
+                           path);
         goto out;
     }
     json_t *entry = auths ? creds_find_entry(auths, host) : NULL;

@@ -275,25 +275,15 @@ void mig_destroy(mig_t **self_p)
 
 static char *read_small_file(const char *path, size_t max, ferry_err_t *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        ferry_err_set(err, FERRY_EIO, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    fbuf_t b;
-    fbuf_init(&b, max);
-    char chunk[8192];
-    size_t n;
-    int rc = 0;
-    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        rc = fbuf_append(&b, chunk, n);
-    fclose(f);
-    if (rc < 0) {
-        fbuf_free(&b);
+    char *text = NULL;
+    size_t len;
+    ferry_err_t why;
+    int rc = fbuf_read_file(path, max, 0, &text, &len, &why);
+    if (rc == FERRY_ETOOBIG)
         ferry_err_set(err, rc, "%s is larger than %zu bytes", path, max);
-        return NULL;
-    }
-    return fbuf_steal(&b);
+    else if (rc < 0)
+        ferry_err_set(err, FERRY_EIO, "cannot read %s: %s", path, why.message);
+    return text;
 }
 
 int mig_endpoint(mig_t *m, const mig_endpoint_opts_t *o, ferry_err_t *err)

@@ -6,6 +6,7 @@
  * touched. The changes are shown as a unified diff and, with --write, applied
  * by replacing each file atomically. */
 #include "coordinator/rewrite.h"
+#include "common/buf.h"
 
 #include "common/creds.h"
 #include "common/err.h"
@@ -249,60 +250,32 @@ static int rw_edit(rw_file_t *f, size_t start, size_t end, const char *text)
  * FERRY_ENOMEM, with the message "PATH: ...". */
 static int rw_file_read(rw_file_t *f, const char *path, ferry_err_t *err)
 {
-    int rc = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
     f->path = path;
-    if (fd < 0 || fstat(fd, &f->st) != 0) {
-        rc = ferry_err_set(err, FERRY_EIO, "%s: error: cannot read: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(f->st.st_mode)) {
-        rc = ferry_err_set(err, FERRY_EIO, "%s: error: not a regular file", path);
-        goto out;
-    }
-    if (f->st.st_size > REWRITE_FILE_MAX) {
-        rc = ferry_err_set(err, FERRY_ETOOBIG, "%s: error: larger than %d bytes", path,
-                           REWRITE_FILE_MAX);
-        goto out;
-    }
-    size_t cap = (size_t)f->st.st_size;
-    f->text = malloc(cap + 1);
-    if (!f->text) {
-        rc = ferry_err_set(err, FERRY_ENOMEM, "%s: error: out of memory", path);
-        goto out;
-    }
-    /* Reads at most one byte past the size seen, to notice a file growing. */
-    while (f->len <= cap) {
-        ssize_t n = read(fd, f->text + f->len, cap + 1 - f->len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = ferry_err_set(err, FERRY_EIO, "%s: error: cannot read: %s", path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        f->len += (size_t)n;
-    }
-    if (f->len > cap) {
-        rc = ferry_err_set(err, FERRY_EIO, "%s: error: the file changed while being read", path);
-        goto out;
-    }
+    /* The state before reading, so that a change made after it is noticed
+     * before writing (a change made while reading shows as a size apart). */
+    if (stat(path, &f->st) != 0)
+        return ferry_err_set(err, FERRY_EIO, "%s: error: cannot read: %s", path, strerror(errno));
+    ferry_err_t why;
+    int rc = fbuf_read_file(path, REWRITE_FILE_MAX, FBUF_FILE_REGULAR, &f->text, &f->len, &why);
+    if (rc == FERRY_ETOOBIG)
+        return ferry_err_set(err, rc, "%s: error: larger than %d bytes", path, REWRITE_FILE_MAX);
+    if (rc == FERRY_ENOMEM)
+        return ferry_err_set(err, rc, "%s: error: out of memory", path);
+    if (rc < 0)
+        return ferry_err_set(err, FERRY_EIO, "%s: error: cannot read: %s", path, why.message);
+    if (f->len != (size_t)f->st.st_size)
+        return ferry_err_set(err, FERRY_EIO, "%s: error: the file changed while being read", path);
     f->text[f->len] = '\0';
     const unsigned char *u = (const unsigned char *)f->text;
     if (f->len >= 2 && ((u[0] == 0xfe && u[1] == 0xff) || (u[0] == 0xff && u[1] == 0xfe))) {
-        rc = ferry_err_set(err, FERRY_EINVAL, "%s:1:1: error: UTF-16 text; only UTF-8 is read",
-                           path);
-        goto out;
+        return ferry_err_set(err, FERRY_EINVAL, "%s:1:1: error: UTF-16 text; only UTF-8 is read",
+                             path);
     }
     f->bom = (f->len >= 3 && u[0] == 0xef && u[1] == 0xbb && u[2] == 0xbf) ? 3 : 0;
     f->mark_offset = f->bom;
     const char *newline = memchr(f->text, '\n', f->len);
     f->eol = (newline && newline > f->text && newline[-1] == '\r') ? "\r\n" : "\n";
-out:
-    if (fd >= 0)
-        close(fd);
-    return rc;
+    return 0;
 }
 
 /* The byte offset of libyaml's mark index, which counts characters (a CR LF

@@ -3,20 +3,17 @@
  * (libyaml's document API). */
 #include "coordinator/rules.h"
 
+#include "common/buf.h"
 #include "common/ref.h"
 #include "common/strmap.h"
 #include "coordinator/tagfilter.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml.h>
 
 /* Longest file name or text quoted in a message. */
@@ -28,63 +25,15 @@
  * NUL-terminated buffer the caller frees. */
 static int rules_read_file(const char *path, char **data_out, size_t *len_out, ferry_err_t *err)
 {
-    char *data = NULL;
-    size_t len = 0;
-    int rc = 0;
-    *data_out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ferry_err_set(err, FERRY_EIO, "cannot read %.*s: %s", RULES_SHOW_MAX, path,
-                             strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = ferry_err_set(err, FERRY_EIO, "cannot read %.*s: %s", RULES_SHOW_MAX, path,
-                           strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = ferry_err_set(err, FERRY_EIO, "cannot read %.*s: not a regular file", RULES_SHOW_MAX,
-                           path);
-        goto out;
-    }
-    if (st.st_size > RULES_FILE_MAX) {
-        rc = ferry_err_set(err, FERRY_ETOOBIG, "%.*s is larger than %d bytes", RULES_SHOW_MAX, path,
-                           RULES_FILE_MAX);
-        goto out;
-    }
-    /* One byte more than the cap, to notice a file that grew while read. */
-    size_t cap = (size_t)st.st_size + 1;
-    data = malloc(cap + 1);
-    if (!data) {
-        rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory reading %.*s", RULES_SHOW_MAX, path);
-        goto out;
-    }
-    while (len < cap) {
-        ssize_t got = read(fd, data + len, cap - len);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            rc = ferry_err_set(err, FERRY_EIO, "cannot read %.*s: %s", RULES_SHOW_MAX, path,
-                               strerror(errno));
-            goto out;
-        }
-        if (got == 0)
-            break;
-        len += (size_t)got;
-    }
-    if (len > (size_t)st.st_size) {
-        rc = ferry_err_set(err, FERRY_EIO, "cannot read %.*s: it changed while being read",
-                           RULES_SHOW_MAX, path);
-        goto out;
-    }
-    data[len] = '\0';
-    *data_out = data;
-    *len_out = len;
-    data = NULL;
-out:
-    free(data);
-    close(fd);
-    return rc;
+    ferry_err_t why;
+    int rc = fbuf_read_file(path, RULES_FILE_MAX, FBUF_FILE_REGULAR, data_out, len_out, &why);
+    if (rc == FERRY_ETOOBIG)
+        return ferry_err_set(err, rc, "%.*s is larger than %d bytes", RULES_SHOW_MAX, path,
+                             RULES_FILE_MAX);
+    if (rc < 0)
+        return ferry_err_set(err, rc == FERRY_ENOMEM ? rc : FERRY_EIO, "cannot read %.*s: %s",
+                             RULES_SHOW_MAX, path, why.message);
+    return 0;
 }
 
 /* ---- rules ---- */

@@ -1,6 +1,7 @@
 /* keys — CURVE key files, the agent allowlist with its ZAP handler thread,
  * and the locality test for endpoints (PROTOCOL.md, section 5). */
 #include "proto/keys.h"
+#include "common/buf.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -64,53 +65,15 @@ int proto_keygen(char public_z85[41], char secret_z85[41])
  * buffer; the caller wipes and frees it. */
 static int file_slurp(const char *path, size_t max, char **out, size_t *len_out, ferry_err_t *err)
 {
-    char *data = NULL;
-    size_t len = 0, alloc = 0;
-    int rc = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = ferry_err_set(err, FERRY_EIO, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        rc = ferry_err_set(err, FERRY_EIO, "%s: not a regular file", path);
-        goto out;
-    }
-    if ((uint64_t)st.st_size > max) {
-        rc = ferry_err_set(err, FERRY_EINVAL, "%s: larger than %zu bytes", path, max);
-        goto out;
-    }
-    alloc = (size_t)st.st_size + 1;
-    data = malloc(alloc);
-    if (!data) {
-        rc = ferry_err_set(err, FERRY_ENOMEM, "%s: out of memory", path);
-        goto out;
-    }
-    while (len < (size_t)st.st_size) {
-        ssize_t n = read(fd, data + len, (size_t)st.st_size - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = ferry_err_set(err, FERRY_EIO, "%s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break; /* shrank while we read: use what is there */
-        len += (size_t)n;
-    }
-    data[len] = '\0';
-    *out = data;
-    *len_out = len;
-    data = NULL;
-out:
-    if (data) {
-        explicit_bzero(data, alloc);
-        free(data);
-    }
-    if (fd >= 0)
-        close(fd);
-    return rc;
+    ferry_err_t why;
+    int rc = fbuf_read_file(path, max, FBUF_FILE_REGULAR | FBUF_FILE_SECRET, out, len_out, &why);
+    if (rc < 0)
+        return ferry_err_set(err,
+                             rc == FERRY_ETOOBIG  ? FERRY_EINVAL
+                             : rc == FERRY_ENOMEM ? rc
+                                                  : FERRY_EIO,
+                             "%s: %s", path, why.message);
+    return 0;
 }
 
 /* Cuts the next line out of *cursor (up to end), trims blanks at both ends,

@@ -4,7 +4,12 @@
 #include "common/err.h"
 #include "testlib.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static void test_buf_cap(void)
 {
@@ -24,6 +29,62 @@ static void test_buf_cap(void)
     CHECK_STR(s, "");
     free(s);
     fbuf_free(&b);
+}
+
+/* fbuf_read_file: whole files, the cap, missing files, directories, and a
+ * pipe (no size known ahead) that grows the buffer several times. */
+static void test_read_file(void)
+{
+    char dir[] = "/tmp/ferry-util-XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0);
+        return;
+    }
+    char path[64], fifo[64];
+    snprintf(path, sizeof path, "%s/f", dir);
+    snprintf(fifo, sizeof fifo, "%s/p", dir);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        fwrite("hello\0world", 1, 11, f);
+        fclose(f);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    ferry_err_t err;
+    CHECK_INT(fbuf_read_file(path, 11, FBUF_FILE_REGULAR, &text, &len, &err), 0);
+    CHECK(len == 11 && text && memcmp(text, "hello\0world", 12) == 0); /* NUL-terminated */
+    free(text);
+    CHECK_INT(fbuf_read_file(path, 10, FBUF_FILE_SECRET, &text, &len, &err), FERRY_ETOOBIG);
+    CHECK_STR(err.message, "larger than 10 bytes");
+    CHECK(text == NULL);
+    CHECK_INT(fbuf_read_file(dir, 100, FBUF_FILE_REGULAR, &text, &len, &err), FERRY_EIO);
+    CHECK_STR(err.message, "not a regular file");
+    unlink(path);
+    CHECK_INT(fbuf_read_file(path, 100, 0, &text, &len, &err), FERRY_ENOTFOUND);
+    CHECK_STR(err.message, "No such file or directory");
+
+    /* 20,000 bytes through a FIFO: read to the end, or refused past a cap */
+    CHECK_INT(mkfifo(fifo, 0600), 0);
+    for (int capped = 0; capped <= 1; capped++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            FILE *w = fopen(fifo, "wb");
+            for (int i = 0; w && i < 20000; i++)
+                fputc('a' + i % 26, w);
+            _exit(w && fclose(w) == 0 ? 0 : 1);
+        }
+        int rc = fbuf_read_file(fifo, capped ? 19999 : 20000, FBUF_FILE_SECRET, &text, &len, &err);
+        CHECK_INT(rc, capped ? FERRY_ETOOBIG : 0);
+        if (!capped)
+            CHECK(len == 20000 && text[19999] == 'a' + 19999 % 26 && text[20000] == '\0');
+        free(text);
+        text = NULL;
+        int status;
+        waitpid(pid, &status, 0);
+    }
+    unlink(fifo);
+    CHECK_INT(rmdir(dir), 0);
 }
 
 static void test_err(void)
@@ -51,7 +112,8 @@ static void test_digest(void)
     CHECK_INT(digest_verify(empty, "x", 1, &err), FERRY_EDIGEST);
     CHECK_CONTAINS(err.message, "digest mismatch");
 
-    CHECK_INT(digest_validate("sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", &err),
+    CHECK_INT(digest_validate(
+                  "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", &err),
               FERRY_EINVAL);
     CHECK_INT(digest_validate("sha256:abc", &err), FERRY_EINVAL);
     CHECK_INT(digest_validate("sha256", &err), FERRY_EINVAL);
@@ -85,6 +147,7 @@ static void test_digest(void)
 int main(void)
 {
     test_buf_cap();
+    test_read_file();
     test_err();
     test_digest();
     return test_report();
