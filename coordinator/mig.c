@@ -94,6 +94,8 @@ typedef struct fetch {
     plan_task_t *parent; /* index task waiting for this child, or NULL for a root */
     const char *tag;     /* push under this tag (roots by tag) */
     bool held;           /* parent waits for this child (plan_hold) */
+    bool target_asked;   /* the target's tag is known: target_digest (NULL: not there) */
+    char *target_digest;
     int depth;
     int step; /* enum fetch_step */
     reg_op_t *op;
@@ -103,7 +105,7 @@ typedef struct fetch {
     struct fetch *next; /* queue link */
 } fetch_t;
 
-enum fetch_step { F_START = 0, F_GET, F_TARGET, F_REFERRERS, F_FALLBACK };
+enum fetch_step { F_START = 0, F_GET, F_TARGET, F_SOURCE_HEAD, F_REFERRERS, F_FALLBACK };
 
 /* A manifest's bytes shared by the put-manifest tasks of its digest. */
 typedef struct mig_body {
@@ -171,6 +173,7 @@ static void fetch_free(fetch_t *f)
         return;
     if (f->held) /* planned or given up: the index no longer waits for it */
         plan_unhold(f->m->plan, f->parent);
+    free(f->target_digest);
     reg_op_destroy(&f->op);
     free(f->body);
     free(f->media_type);
@@ -998,23 +1001,52 @@ static void target_answer(fetch_t *f, const char *target_digest)
     fetch_free(f);
 }
 
-/* Asks the target about a root's tag: a HEAD, unless the target's listing
- * says the tag (or the whole repository) is not there. */
+/* GETs the source manifest (what the fetch asks for). */
+static void source_get(fetch_t *f)
+{
+    mig_t *m = f->m;
+    mig_image_t *img = &m->images[f->image];
+    f->step = F_GET;
+    fetch_start_op(f,
+                   reg_manifest_get(m->eps[img->src_ep].reg, img->src_repo, f->ref, on_fetch, f));
+}
+
+/* Starts a root with a tag: asks the target first (a HEAD), unless its
+ * listing says the tag (or the whole repository) is not there; then the
+ * source. */
 static void target_check(fetch_t *f)
 {
     mig_t *m = f->m;
     mig_image_t *img = &m->images[f->image];
     const mig_repo_t *r = &m->repos[img->repo];
     const char *key = f->tag;
+    f->target_asked = true;
     if (r->dst_state == DST_ABSENT ||
         (r->dst_state == DST_LISTED &&
          !bsearch(&key, r->dst_listed, r->n_dst_listed, sizeof *r->dst_listed, cmp_str))) {
-        target_answer(f, NULL);
+        source_get(f);
         return;
     }
     f->step = F_TARGET;
     fetch_start_op(f,
                    reg_manifest_head(m->eps[img->dst_ep].reg, img->dst_repo, f->tag, on_fetch, f));
+}
+
+/* The target has the tag: a HEAD of the source tells whether it is the same
+ * (a re-run: nothing more to read); only a difference needs the manifest. */
+static void source_head(fetch_t *f, const char *source_digest)
+{
+    mig_t *m = f->m;
+    mig_image_t *img = &m->images[f->image];
+    bool same = source_digest && strcmp(source_digest, f->target_digest) == 0;
+    if (source_digest && (same || m->opts.no_overwrite)) {
+        img->digest = plan_intern(m->plan, source_digest);
+        img->status = IMG_SKIPPED;
+        img->skip_note = !same;
+        fetch_referrers(f);
+        return;
+    }
+    source_get(f);
 }
 
 /* Steps of a fetch: GET the source manifest; for a root with a tag, ask the
@@ -1035,8 +1067,10 @@ static void fetch_step(fetch_t *f)
     }
     switch (f->step) {
     case F_START:
-        f->step = F_GET;
-        fetch_start_op(f, reg_manifest_get(src->reg, img->src_repo, f->ref, on_fetch, f));
+        if (root && f->tag)
+            target_check(f);
+        else
+            source_get(f);
         return;
     case F_GET:
         if (rc < 0) {
@@ -1058,7 +1092,7 @@ static void fetch_step(fetch_t *f)
             }
             if (f->tag) {
                 f->ref = digest; /* remember what the tag must point at */
-                target_check(f);
+                target_answer(f, f->target_digest);
                 return;
             }
             if (fetch_plan_root(f, digest)) {
@@ -1067,10 +1101,21 @@ static void fetch_step(fetch_t *f)
             }
         }
         break;
-    case F_TARGET: {
+    case F_TARGET:
+        if (rc == 0 && reg_op_digest(op) && (f->target_digest = strdup(reg_op_digest(op)))) {
+            reg_op_destroy(&f->op);
+            f->step = F_SOURCE_HEAD;
+            fetch_start_op(f, reg_manifest_head(src->reg, img->src_repo, f->tag, on_fetch, f));
+            return;
+        }
+        /* not there (or the question failed: pushing is the safe side) */
+        reg_op_destroy(&f->op);
+        source_get(f);
+        return;
+    case F_SOURCE_HEAD: {
         char *digest = rc == 0 && reg_op_digest(op) ? strdup(reg_op_digest(op)) : NULL;
         reg_op_destroy(&f->op);
-        target_answer(f, digest);
+        source_head(f, digest);
         free(digest);
         return;
     }

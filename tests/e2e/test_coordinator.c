@@ -543,7 +543,7 @@ static void test_rerun(void)
 
     char report[320];
     snprintf(report, sizeof report, "%s/rerun.json", workdir);
-    long mark = fx_log_mark(b);
+    long mark = fx_log_mark(b), src_mark = fx_log_mark(a);
     before = test_failures;
     ferry(&r, "mirror %s %s %s --report '%s'", a->host, b->host, insecure(a->host, b->host),
           report);
@@ -555,9 +555,11 @@ static void test_rerun(void)
     CHECK_CONTAINS(r.out, "Blobs: 0 copied, 0 mounted");
     CHECK_INT(blob_writes(b, mark), 0);
     CHECK_INT(fx_log_count(b, mark, "\"PUT /v2/", "/manifests/"), 0);
-    /* Every tag is asked about once (the target's catalog has each
-     * repository). */
+    /* Every tag is asked about once on each side (the target's catalog has
+     * each repository), by HEADs: no manifest is read when nothing changed. */
     CHECK_INT(fx_log_count(b, mark, "\"HEAD /v2/", "/manifests/"), (int)s.n_tags);
+    CHECK_INT(fx_log_count(a, src_mark, "\"HEAD /v2/", "/manifests/"), (int)s.n_tags);
+    CHECK_INT(fx_log_count(a, src_mark, "\"GET /v2/", "/manifests/"), 0);
     json_t *doc = load_json(report);
     CHECK_INT(report_count(doc, "blobs_copied"), 0);
     CHECK_INT(report_count(doc, "blobs_mounted"), 0);
