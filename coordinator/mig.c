@@ -1629,58 +1629,106 @@ static int transfer(mig_t *m)
 
 /* ------------------------------------------------------------ the run */
 
+/* One tag's creation time being read for --latest: its manifest (an
+ * index's first child), then the image config's "created". */
+typedef struct age_probe {
+    mig_t *m;
+    const mig_repo_t *r;
+    tag_time_t *tt; /* where the time goes */
+    reg_op_t *op;
+    int step; /* 0 manifest by tag, 1 first child, 2 config */
+    bool done;
+    size_t *finished; /* probes of the repository done, counted here */
+} age_probe_t;
+
+static void age_step(reg_op_t *op, void *ud);
+
+static void age_done(age_probe_t *a)
+{
+    a->done = true;
+    (*a->finished)++;
+}
+
+/* Starts the next read of a probe (ref a tag or digest); done when there is
+ * nothing more to read. */
+static void age_next(age_probe_t *a, const char *ref)
+{
+    reg_t *src = a->m->eps[a->r->src_ep].reg;
+    a->op = a->step == 2 ? reg_blob_get(src, a->r->src_repo, ref, 0, NULL, NULL, age_step, a)
+                         : reg_manifest_get(src, a->r->src_repo, ref, age_step, a);
+    if (!a->op)
+        age_done(a);
+}
+
+static void age_step(reg_op_t *op, void *ud)
+{
+    age_probe_t *a = ud;
+    size_t len = 0;
+    const char *body = reg_op_result(op) == 0 ? reg_op_body(op, &len) : NULL;
+    a->op = NULL;
+    if (!body) {
+        age_done(a);
+    } else if (a->step == 2) {
+        json_t *doc = json_loadb(body, len, 0, NULL);
+        const char *created = json_string_value(json_object_get(doc, "created"));
+        if (created)
+            a->tt->time = time_parse_iso8601(created);
+        json_decref(doc);
+        age_done(a);
+    } else {
+        manifest_t *man = NULL;
+        char next[DIGEST_STR_MAX] = "";
+        if (manifest_parse(&man, reg_op_media_type(op), body, len, NULL) == 0) {
+            if (manifest_is_index(man) && man->n_children && a->step == 0) {
+                snprintf(next, sizeof next, "%s", man->children[0].digest);
+                a->step = 1;
+            } else if (!manifest_is_index(man) && man->n_blobs &&
+                       man->blobs[0].size < 1024 * 1024) {
+                snprintf(next, sizeof next, "%s", man->blobs[0].digest); /* the config */
+                a->step = 2;
+            }
+        }
+        manifest_destroy(&man);
+        if (*next)
+            age_next(a, next);
+        else
+            age_done(a);
+    }
+    reg_op_destroy(&op);
+}
+
 static void latest_filter(mig_t *m)
 {
     /* Keep the newest N tags of each listed repository by the image config's
-     * creation time; tags given by the caller were chosen already. */
+     * creation time; tags given by the caller were chosen already. The
+     * times of one repository are read MIG_INFLIGHT at once. */
     for (size_t i = 0; i < m->n_repos; i++) {
         mig_repo_t *r = &m->repos[i];
         if (r->latest <= 0 || r->ref || r->tags_given || r->n_tags <= (size_t)r->latest)
             continue;
         tag_time_t *tt = calloc(r->n_tags, sizeof *tt);
-        if (!tt)
+        age_probe_t *probes = calloc(r->n_tags, sizeof *probes);
+        if (!tt || !probes) {
+            free(tt);
+            free(probes);
             continue;
-        mig_ep_t *src = &m->eps[r->src_ep];
-        for (size_t j = 0; j < r->n_tags; j++) {
-            tt[j].tag = r->tags[j];
-            tt[j].time = -1;
-            reg_op_t *op = reg_manifest_get(src->reg, r->src_repo, r->tags[j], NULL, NULL);
-            manifest_t *man = NULL;
-            if (op && reg_op_wait(op) == 0) {
-                size_t len = 0;
-                const char *body = reg_op_body(op, &len);
-                manifest_parse(&man, reg_op_media_type(op), body, len, NULL);
-            }
-            reg_op_destroy(&op);
-            if (man && manifest_is_index(man) && man->n_children) {
-                char child[DIGEST_STR_MAX];
-                snprintf(child, sizeof child, "%s", man->children[0].digest);
-                manifest_destroy(&man);
-                op = reg_manifest_get(src->reg, r->src_repo, child, NULL, NULL);
-                if (op && reg_op_wait(op) == 0) {
-                    size_t len = 0;
-                    const char *body = reg_op_body(op, &len);
-                    manifest_parse(&man, reg_op_media_type(op), body, len, NULL);
-                }
-                reg_op_destroy(&op);
-            }
-            if (man && man->n_blobs && man->blobs[0].size < 1024 * 1024) {
-                op = reg_blob_get(src->reg, r->src_repo, man->blobs[0].digest, 0, NULL, NULL, NULL,
-                                  NULL);
-                /* Without a sink the body lands in memory. */
-                if (op && reg_op_wait(op) == 0) {
-                    size_t len = 0;
-                    const char *body = reg_op_body(op, &len);
-                    json_t *doc = body ? json_loadb(body, len, 0, NULL) : NULL;
-                    const char *created = json_string_value(json_object_get(doc, "created"));
-                    if (created)
-                        tt[j].time = time_parse_iso8601(created);
-                    json_decref(doc);
-                }
-                reg_op_destroy(&op);
-            }
-            manifest_destroy(&man);
         }
+        size_t next = 0, finished = 0;
+        while (finished < r->n_tags) {
+            for (; next < r->n_tags && next - finished < MIG_INFLIGHT; next++) {
+                tt[next].tag = r->tags[next];
+                tt[next].time = -1;
+                probes[next] =
+                    (age_probe_t){.m = m, .r = r, .tt = &tt[next], .finished = &finished};
+                age_next(&probes[next], r->tags[next]);
+            }
+            http_loop_run(m->loop, 200, NULL, 0);
+            if (m->opts.stop && *m->opts.stop)
+                break;
+        }
+        for (size_t j = 0; j < next; j++)
+            reg_op_destroy(&probes[j].op);
+        free(probes);
         size_t keep = tagfilter_latest(tt, r->n_tags, r->latest);
         char **kept = calloc(keep ? keep : 1, sizeof *kept);
         for (size_t j = 0; kept && j < keep; j++)
