@@ -1551,7 +1551,7 @@ static void test_overlap(void)
     if (!scene_open(&sc, PROXY_SRC, "lap/app%d", N, "--layers 2 --layer-size 65536"))
         goto out;
     rule(sc.ps, "{\"match\":\"^GET /v2/lap/app3/manifests/v1\",\"action\":\"delay\","
-                "\"seconds\":4,\"count\":1}");
+                "\"seconds\":6,\"count\":1}");
     int before = test_failures;
     ferry(&sc.r, "mirror %s %s %s --progress json", sc.ps->host, sc.dst->host,
           insecure(sc.ps->host, sc.dst->host));
