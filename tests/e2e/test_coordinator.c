@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "e2e.h"
 #include "fixture.h"
 #include "testlib.h"
 
@@ -42,17 +43,6 @@ static void ferry_run_free(ferry_run_t *r)
     free(r->out);
     free(r->err);
     memset(r, 0, sizeof *r);
-}
-
-static int write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    int rc = fputs(text, f) < 0 ? -1 : 0;
-    if (fclose(f) != 0)
-        rc = -1;
-    return rc;
 }
 
 /* Runs `ferry ARGS` (ARGS already shell words) with stdout and stderr
@@ -121,68 +111,12 @@ static void check_finished(const ferry_run_t *r, int x, int y, int z)
     CHECK_STR(last_line(r->out), want);
 }
 
-/* " --insecure A --insecure B" for plain-HTTP test registries (static buffer). */
-static const char *insecure(const char *host_a, const char *host_b)
-{
-    static char flags[256];
-    snprintf(flags, sizeof flags, "--insecure %s --insecure %s --progress none", host_a, host_b);
-    return flags;
-}
-
-static json_t *load_json(const char *path)
-{
-    json_error_t jerr;
-    json_t *doc = json_load_file(path, 0, &jerr);
-    if (!doc)
-        fprintf(stderr, "%s:%d:%d: %s\n", path, jerr.line, jerr.column, jerr.text);
-    return doc;
-}
-
-/* The report item whose source is `source`, or NULL. */
-static json_t *report_item(json_t *report, const char *source)
-{
-    json_t *items = json_object_get(report, "items");
-    for (size_t i = 0; i < json_array_size(items); i++) {
-        json_t *it = json_array_get(items, i);
-        const char *s = json_string_value(json_object_get(it, "source"));
-        if (s && strcmp(s, source) == 0)
-            return it;
-    }
-    return NULL;
-}
-
-static long long report_count(json_t *report, const char *name)
-{
-    return (long long)json_integer_value(json_object_get(json_object_get(report, "counts"), name));
-}
-
 static const char *item_str(json_t *item, const char *key)
 {
     return json_string_value(json_object_get(item, key));
 }
 
 /* ------------------------------------------------------------ registries */
-
-static fx_registry_t *registry(void)
-{
-    fx_registry_t *r = fx_registry_start("anon", 0);
-    CHECK(r != NULL);
-    return r;
-}
-
-static const char *json_str(json_t *doc, const char *key)
-{
-    const char *s = json_string_value(json_object_get(doc, key));
-    return s ? s : "";
-}
-
-/* Pushes an image and keeps its output; NULL on failure (a failed check). */
-static json_t *push(fx_registry_t *r, const char *repo, const char *tag, const char *args)
-{
-    json_t *img = fx_push_image(r, repo, tag, args);
-    CHECK(img != NULL);
-    return img;
-}
 
 /* The skopeo digest of repo_and_ref in r, "" when it cannot be read. */
 static const char *skopeo(fx_registry_t *r, const char *repo_and_ref, char out[DIGEST_STR_MAX])

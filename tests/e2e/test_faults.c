@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "e2e.h"
 #include "fixture.h"
 #include "testlib.h"
 
@@ -66,19 +67,6 @@ static void sleep_ms(int ms)
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
-}
-
-/* The whole file as a NUL-terminated string (caller frees), NULL when it
- * cannot be read. */
-static int write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    int rc = fputs(text, f) < 0 ? -1 : 0;
-    if (fclose(f) != 0)
-        rc = -1;
-    return rc;
 }
 
 /* Occurrences of needle in the file at path (0 when it cannot be read). */
@@ -382,14 +370,6 @@ static void blob_counts(const char *out, long *copied, long *mounted, long *pres
                present);
 }
 
-/* ` --insecure A --insecure B --progress none`, for plain-HTTP registries (static). */
-static const char *insecure(const char *host_a, const char *host_b)
-{
-    static char flags[256];
-    snprintf(flags, sizeof flags, "--insecure %s --insecure %s --progress none", host_a, host_b);
-    return flags;
-}
-
 /* `ferry verify SRC DST EXTRA`: expects exit 0 and `identical` tags, no difference. */
 static void verify_ok(const char *src, const char *dst, const char *extra, int identical)
 {
@@ -439,13 +419,6 @@ static void agent_stop(pid_t pid, const char *id)
 
 /* ------------------------------------------------------------ registries */
 
-static fx_registry_t *registry(void)
-{
-    fx_registry_t *r = fx_registry_start("anon", 0);
-    CHECK(r != NULL);
-    return r;
-}
-
 static fx_proxy_t *proxy(const fx_registry_t *r)
 {
     fx_proxy_t *p = r ? fx_proxy_start(r->url) : NULL;
@@ -492,14 +465,6 @@ static int proxy_count(const fx_proxy_t *p, const char *method, const char *what
     }
     json_decref(log);
     return n;
-}
-
-/* Pushes an image; NULL on failure (a failed check). */
-static json_t *push(fx_registry_t *r, const char *repo, const char *tag, const char *args)
-{
-    json_t *img = fx_push_image(r, repo, tag, args);
-    CHECK(img != NULL);
-    return img;
 }
 
 /* Pushes n images REPO_FMT(i):v1 with the given push flags into imgs[]. */
@@ -589,39 +554,6 @@ static int head_manifest(const fx_registry_t *r, const char *repo, const char *r
     char url[512];
     snprintf(url, sizeof url, "%s/v2/%s/manifests/%s", r->url, repo, ref);
     return http_head(url);
-}
-
-static const char *json_str(json_t *doc, const char *key)
-{
-    const char *s = json_string_value(json_object_get(doc, key));
-    return s ? s : "";
-}
-
-static json_t *load_json(const char *path)
-{
-    json_error_t jerr;
-    json_t *doc = json_load_file(path, 0, &jerr);
-    if (!doc)
-        fprintf(stderr, "%s:%d:%d: %s\n", path, jerr.line, jerr.column, jerr.text);
-    return doc;
-}
-
-/* The report item whose source is `source`, or NULL. */
-static json_t *report_item(json_t *report, const char *source)
-{
-    json_t *items = json_object_get(report, "items");
-    for (size_t i = 0; i < json_array_size(items); i++) {
-        json_t *it = json_array_get(items, i);
-        const char *s = json_string_value(json_object_get(it, "source"));
-        if (s && strcmp(s, source) == 0)
-            return it;
-    }
-    return NULL;
-}
-
-static long long report_count(json_t *report, const char *name)
-{
-    return (long long)json_integer_value(json_object_get(json_object_get(report, "counts"), name));
 }
 
 /* ------------------------------------------------------------ journals */
