@@ -12,7 +12,7 @@
 /* Chunks after a 413: registries that refuse large bodies take these; none
  * smaller than the minimum. */
 #define XFER_CHUNK_AFTER_413 (16 * 1024 * 1024)
-#define XFER_CHUNK_MIN (1024 * 1024)
+#define XFER_CHUNK_MIN       (1024 * 1024)
 
 enum xfer_state {
     X_SRC_HEAD = 1, /* learning the blob's size from the source */
@@ -28,41 +28,41 @@ enum xfer_state {
 };
 
 struct xfer {
-    reg_t *src, *dst;            /* borrowed clients */
-    char *src_repo, *dst_repo;   /* repositories */
-    char *digest;                /* the blob */
-    char *mount_from;            /* target repository to mount from, or NULL */
-    int64_t size;                /* blob size */
-    xfer_opts_t opts;            /* effective options */
-    int state;                   /* enum xfer_state */
-    reg_op_t *op;                /* control request (HEAD, POST, status, finish, cancel) */
-    reg_op_t *src_op;            /* source GET */
-    reg_op_t *up_op;             /* upload PATCH or PUT with a body */
-    char *location;              /* upload URL */
-    bool monolithic;             /* one PUT for the whole blob */
-    int64_t chunk;               /* PATCH size */
-    char *ring;                  /* ring buffer */
+    reg_t *src, *dst;          /* borrowed clients */
+    char *src_repo, *dst_repo; /* repositories */
+    char *digest;              /* the blob */
+    char *mount_from;          /* target repository to mount from, or NULL */
+    int64_t size;              /* blob size */
+    xfer_opts_t opts;          /* effective options */
+    int state;                 /* enum xfer_state */
+    reg_op_t *op;              /* control request (HEAD, POST, status, finish, cancel) */
+    reg_op_t *src_op;          /* source GET */
+    reg_op_t *up_op;           /* upload PATCH or PUT with a body */
+    char *location;            /* upload URL */
+    bool monolithic;           /* one PUT for the whole blob */
+    int64_t chunk;             /* PATCH size */
+    char *ring;                /* ring buffer */
     size_t ring_cap, ring_head, ring_len;
-    int64_t ingest;              /* next blob offset the source delivers */
-    int64_t drop_until;          /* source bytes below this offset are hashed, not queued */
-    int64_t confirmed;           /* bytes the target stored */
+    int64_t ingest;     /* next blob offset the source delivers */
+    int64_t drop_until; /* source bytes below this offset are hashed, not queued */
+    int64_t confirmed;  /* bytes the target stored */
     int64_t req_start, req_len, req_sent; /* current upload request */
-    digest_ctx_t *hash;          /* hash of bytes [0, ingest) */
-    digest_ctx_t *snap[2];       /* hash states at two upload boundaries */
-    int64_t snap_off[2];         /* their offsets, -1 when empty */
-    int64_t next_snap;           /* next boundary to snapshot */
-    bool hash_done, hash_bad;    /* the whole blob was hashed; it did not match */
-    char actual[DIGEST_STR_MAX]; /* digest of what the source sent */
-    bool src_overflow;           /* the source sent more than size bytes */
-    bool src_paused, up_paused;  /* the ring is full / empty */
-    int resumes;                 /* resumes so far */
-    int64_t received;            /* source bytes received in total */
-    uint64_t rng;                /* jitter */
-    uint64_t timer;              /* pending resume timer */
-    int fail_rc;                 /* failure being cleaned up after */
-    ferry_err_t err;             /* the failure */
-    int rc;                      /* result */
-    int outcome;                 /* enum xfer_outcome */
+    digest_ctx_t *hash;                   /* hash of bytes [0, ingest) */
+    digest_ctx_t *snap[2];                /* hash states at two upload boundaries */
+    int64_t snap_off[2];                  /* their offsets, -1 when empty */
+    int64_t next_snap;                    /* next boundary to snapshot */
+    bool hash_done, hash_bad;             /* the whole blob was hashed; it did not match */
+    char actual[DIGEST_STR_MAX];          /* digest of what the source sent */
+    bool src_overflow;                    /* the source sent more than size bytes */
+    bool src_paused, up_paused;           /* the ring is full / empty */
+    int resumes;                          /* resumes so far */
+    int64_t received;                     /* source bytes received in total */
+    uint64_t rng;                         /* jitter */
+    uint64_t timer;                       /* pending resume timer */
+    int fail_rc;                          /* failure being cleaned up after */
+    ferry_err_t err;                      /* the failure */
+    int rc;                               /* result */
+    int outcome;                          /* enum xfer_outcome */
     bool finished;
     xfer_done_fn done;
     void *ud;
@@ -279,7 +279,8 @@ static void on_src_done(reg_op_t *op, void *ud);
 static int x_src_start(xfer_t *x)
 {
     x->src_paused = false;
-    x->src_op = reg_blob_get(x->src, x->src_repo, x->digest, x->ingest, x_src_write, x, on_src_done, x);
+    x->src_op =
+        reg_blob_get(x->src, x->src_repo, x->digest, x->ingest, x_src_write, x, on_src_done, x);
     return x->src_op ? 0 : FERRY_ENOMEM;
 }
 
@@ -298,8 +299,9 @@ static void on_src_done(reg_op_t *op, void *ud)
     ferry_err_t e = *reg_op_error(op);
     reg_op_destroy(&x->src_op);
     if (x->src_overflow) {
-        ferry_err_set(&x->err, FERRY_EDIGEST, "blob %s: the source sent more than its size of %lld bytes",
-                      x->digest, (long long)x->size);
+        ferry_err_set(&x->err, FERRY_EDIGEST,
+                      "blob %s: the source sent more than its size of %lld bytes", x->digest,
+                      (long long)x->size);
         x_fail(x, FERRY_EDIGEST);
         return;
     }
@@ -366,8 +368,8 @@ static void on_up_done(reg_op_t *op, void *ud)
             free(x->location); /* a new upload, in chunks */
             x->location = NULL;
         } else {
-            x->opts.chunk_size = x->opts.chunk_size / 2 > XFER_CHUNK_MIN ? x->opts.chunk_size / 2
-                                                                          : XFER_CHUNK_MIN;
+            x->opts.chunk_size =
+                x->opts.chunk_size / 2 > XFER_CHUNK_MIN ? x->opts.chunk_size / 2 : XFER_CHUNK_MIN;
         }
         x->chunk = x->opts.chunk_size;
         x_restream_later(x);
@@ -490,6 +492,29 @@ static void x_start_upload_at(xfer_t *x, const char *location, int64_t chunk_min
     x_stream_start(x, 0, 0);
 }
 
+/* The blob needs no bytes moved: at the target already (XFER_SKIPPED) or
+ * just mounted (XFER_MOUNTED). Takes op. */
+static void x_present(xfer_t *x, reg_op_t *op, int outcome)
+{
+    reg_op_destroy(&op);
+    x->outcome = outcome;
+    x->confirmed = x->size;
+    x_finish(x, 0);
+}
+
+/* The answer to a mount request (or a plain upload start): mounted, with
+ * outcome, or an upload started where the blob is to be copied. Takes op. */
+static void x_mount_answered(xfer_t *x, reg_op_t *op, int outcome)
+{
+    if (reg_op_mounted(op)) {
+        x_present(x, op, outcome);
+        return;
+    }
+    x->outcome = XFER_COPIED;
+    x_start_upload_at(x, reg_op_location(op), reg_op_chunk_min(op));
+    reg_op_destroy(&op);
+}
+
 static void on_ctl(reg_op_t *op, void *ud)
 {
     xfer_t *x = ud;
@@ -501,7 +526,8 @@ static void on_ctl(reg_op_t *op, void *ud)
             rc = ferry_err_set(&x->err, FERRY_ENOTFOUND, "blob %s not found in %s/%s", x->digest,
                                reg_host(x->src), x->src_repo);
         if (rc == 0 && reg_op_size(op) < 0)
-            rc = ferry_err_set(&x->err, FERRY_EPROTO, "blob %s: the source sent no size", x->digest);
+            rc =
+                ferry_err_set(&x->err, FERRY_EPROTO, "blob %s: the source sent no size", x->digest);
         if (rc < 0)
             break;
         x->size = reg_op_size(op);
@@ -513,10 +539,7 @@ static void on_ctl(reg_op_t *op, void *ud)
         if (rc < 0)
             break;
         if (reg_op_exists(op)) {
-            reg_op_destroy(&op);
-            x->outcome = XFER_SKIPPED;
-            x->confirmed = x->size;
-            x_finish(x, 0);
+            x_present(x, op, XFER_SKIPPED);
             return;
         }
         reg_op_destroy(&op);
@@ -536,31 +559,14 @@ static void on_ctl(reg_op_t *op, void *ud)
             x->op = reg_blob_head(x->dst, x->dst_repo, x->digest, on_ctl, x);
             goto started;
         }
-        if (reg_op_mounted(op)) {
-            reg_op_destroy(&op);
-            x->outcome = XFER_SKIPPED;
-            x->confirmed = x->size;
-            x_finish(x, 0);
-            return;
-        }
-        x->outcome = XFER_COPIED;
-        x_start_upload_at(x, reg_op_location(op), reg_op_chunk_min(op));
-        reg_op_destroy(&op);
+        /* Mounted from its own repository: the blob was there already. */
+        x_mount_answered(x, op, XFER_SKIPPED);
         return;
     case X_MOUNT:
     case X_START:
         if (rc < 0)
             break;
-        if (reg_op_mounted(op)) {
-            reg_op_destroy(&op);
-            x->outcome = XFER_MOUNTED;
-            x->confirmed = x->size;
-            x_finish(x, 0);
-            return;
-        }
-        x->outcome = XFER_COPIED;
-        x_start_upload_at(x, reg_op_location(op), reg_op_chunk_min(op));
-        reg_op_destroy(&op);
+        x_mount_answered(x, op, XFER_MOUNTED);
         return;
     case X_STATUS:
         if (rc == FERRY_ENOTFOUND) {
