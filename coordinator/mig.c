@@ -94,8 +94,7 @@ typedef struct fetch {
     plan_task_t *parent; /* index task waiting for this child, or NULL for a root */
     const char *tag;     /* push under this tag (roots by tag) */
     bool held;           /* parent waits for this child (plan_hold) */
-    bool target_asked;   /* the target's tag is known: target_digest (NULL: not there) */
-    char *target_digest;
+    char *target_digest; /* the target's digest of the tag, NULL when it has none */
     int depth;
     int step; /* enum fetch_step */
     reg_op_t *op;
@@ -1020,7 +1019,6 @@ static void target_check(fetch_t *f)
     mig_image_t *img = &m->images[f->image];
     const mig_repo_t *r = &m->repos[img->repo];
     const char *key = f->tag;
-    f->target_asked = true;
     if (r->dst_state == DST_ABSENT ||
         (r->dst_state == DST_LISTED &&
          !bsearch(&key, r->dst_listed, r->n_dst_listed, sizeof *r->dst_listed, cmp_str))) {
