@@ -137,18 +137,25 @@ def tail(path, n=15):
 
 # --- registries -------------------------------------------------------------------------
 
+# Where the registries keep their blobs: a directory on tmpfs (--storage memory) or
+# None, each registry's own directory under the work directory (--storage disk).
+STORAGE_ROOT = None
+
+
 class Registry:
     """One docker-registry with its own storage, optionally inside a network namespace."""
 
     def __init__(self, workdir, name, addr=None, netns=None):
         self.dir = os.path.join(workdir, name)
+        self.storage = os.path.join(STORAGE_ROOT or self.dir, name if STORAGE_ROOT else "storage")
         self.netns = netns
         self.addr = addr or "127.0.0.1:%d" % free_port()
         self.url = "http://" + self.addr
         self.proc = None
 
     def start(self):
-        os.makedirs(os.path.join(self.dir, "storage"), exist_ok=True)
+        os.makedirs(self.dir, exist_ok=True)
+        os.makedirs(self.storage, exist_ok=True)
         cfg = os.path.join(self.dir, "config.yml")
         with open(cfg, "w") as f:
             f.write("version: 0.1\n"
@@ -158,7 +165,7 @@ class Registry:
                     "  delete: {enabled: true}\n"
                     "  maintenance: {uploadpurging: {enabled: false}}\n"
                     "http: {addr: \"%s\", secret: ferry-bench-secret}\n"
-                    % (os.path.join(self.dir, "storage"), self.addr))
+                    % (self.storage, self.addr))
         self.proc = PROCS.spawn(["docker-registry", "serve", cfg],
                                 os.path.join(self.dir, "registry.log"), self.netns)
         deadline = time.time() + 15
@@ -187,6 +194,7 @@ class Registry:
             PROCS.stop(self.proc)
             self.proc = None
         shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.storage, ignore_errors=True)
 
     def count(self):
         out = py_json([PYTHON, SEED, "count", "--url", self.url], self.netns)
@@ -719,9 +727,11 @@ class Bench:
         widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(7)]
         line = lambda r: "  ".join(str(r[i]).ljust(widths[i]) for i in range(7)).rstrip()
         print()
-        print("ferry benchmark (%s mode, %d rep(s), median; --jobs %d; load average %s -> %s)"
+        print("ferry benchmark (%s mode, %d rep(s), median; --jobs %d; load average %.2f -> %.2f)"
               % ("quick" if self.quick else "full", self.a.reps, self.a.jobs, self.load0,
                  os.getloadavg()[0]))
+        print("  registries store on %s" % ("tmpfs (%s)" % STORAGE_ROOT if STORAGE_ROOT
+                                           else "disk (%s)" % self.work))
         for name in ("small", "big", "tags", "scale"):
             if name in self.sets:
                 s = self.sets[name]
@@ -797,6 +807,24 @@ class Netns:
         self.made = []
 
 
+def memory_storage(b, a):
+    """Puts the registries' storage on tmpfs, so that the bench machine's disk (the target
+    registry syncs every file it writes) is not what the table measures; skopeo's times
+    do not depend on it, ferry's do. Falls back to the disk when tmpfs lacks room."""
+    global STORAGE_ROOT
+    need = (2 if a.quick else 6) << 30
+    try:
+        st = os.statvfs("/dev/shm")
+        free = st.f_bavail * st.f_frsize
+    except OSError:
+        free = 0
+    if free < need:
+        b.note("--storage memory: /dev/shm has %.1f GiB free, %d GiB needed; the registries "
+               "store on disk" % (free / 2**30, need >> 30))
+        return
+    STORAGE_ROOT = tempfile.mkdtemp(prefix="ferry-bench-", dir="/dev/shm")
+
+
 def main():
     ap = argparse.ArgumentParser(description="ferry benchmark")
     ap.add_argument("--quick", action="store_true")
@@ -807,6 +835,8 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"))
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--storage", choices=("memory", "disk"), default="memory",
+                    help="where the registries store blobs: tmpfs (default) or the work directory")
     ap.add_argument("--only", default="small,big,tags,memory,scaling",
                     help="comma-separated: small,big,tags,memory,scaling (profile: profile.sh)")
     ap.add_argument("--callgrind", action="store_true", help="profile with callgrind, not perf")
@@ -820,6 +850,8 @@ def main():
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: sys.exit(130))
     b = Bench(a)
+    if a.storage == "memory":
+        memory_storage(b, a)
     b.load0 = os.getloadavg()[0]
     only = set(a.only.split(","))
     if "memory" in only:
@@ -858,6 +890,8 @@ def main():
     finally:
         PROCS.stop_all()
         b.print_table()
+        if STORAGE_ROOT and not a.keep:
+            shutil.rmtree(STORAGE_ROOT, ignore_errors=True)
         if made_workdir and not a.keep:
             # keep the logs, drop the registries' storage
             for name in os.listdir(a.workdir):
