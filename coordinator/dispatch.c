@@ -8,14 +8,32 @@
 #include "common/http.h"
 #include "common/log.h"
 
+/* Balancing: blobs this large count by their bytes; an agent's rate is known
+ * after it has been busy with them this long, and older measurements weigh
+ * half once it has been busy twice as long as DISPATCH_RATE_SPAN_MS. */
+#define DISPATCH_BALANCE_MIN  (1024 * 1024)
+#define DISPATCH_RATE_MIN_MS  1000
+#define DISPATCH_RATE_SPAN_MS 15000
+
+typedef struct lease {
+    uint64_t id;
+    uint64_t size;   /* bytes the task moves; 0 when it is not balanced by bytes */
+    uint64_t done;   /* bytes the agent said it had moved */
+    int64_t done_ms; /* when it said so (or the lease began) */
+} lease_t;
+
 typedef struct agent_entry {
     void *rid; /* routing id */
     size_t rid_len;
     char agent_id[65]; /* its name */
     bool ready;        /* WELCOMEd and alive */
     uint32_t capacity; /* last HELLO or CREDIT */
-    uint64_t *leases;  /* task ids outstanding on it */
+    lease_t *leases;   /* tasks outstanding on it */
     size_t n_leases, cap_leases;
+    size_t n_sized;     /* leases with a size */
+    double moved;       /* bytes of sized leases it reported moved ... */
+    int64_t busy_ms;    /* ... over this much time with a sized lease, up to */
+    int64_t mark_ms;    /* the last report (or the first sized lease) */
     uint64_t *canceled; /* tasks it still ran when it said HELLO, that we canceled:
                            each holds a slot until its RESULT comes */
     size_t n_canceled, cap_canceled;
@@ -31,11 +49,14 @@ struct dispatch {
     char session[32];
     agent_entry_t *agents; /* known peers (ready or not) */
     size_t n_agents, cap_agents;
+    dispatch_load_t *loads; /* scratch for dispatch_pick, one per agent */
+    size_t cap_loads;
+    int64_t (*clock_ms)(void);
 };
 
-static int64_t now_ms(void)
+static int64_t now_ms(const dispatch_t *d)
 {
-    return http_now_ms();
+    return d->clock_ms();
 }
 
 static agent_entry_t *agent_find(dispatch_t *d, const void *rid, size_t len)
@@ -50,7 +71,7 @@ static void agent_send(dispatch_t *d, agent_entry_t *a, const proto_msg_t *msg)
 {
     ferry_err_t err;
     if (proto_send(d->sock, a->rid, a->rid_len, msg, &err) == 0)
-        a->last_send_ms = now_ms();
+        a->last_send_ms = now_ms(d);
     else
         log_debug("sending %s to %s: %s", proto_command_name(msg->command), a->agent_id,
                   err.message);
@@ -90,14 +111,80 @@ static int ids_add(uint64_t **ids, size_t *n, size_t *cap, uint64_t task_id)
     return 0;
 }
 
-static bool lease_remove(agent_entry_t *a, uint64_t task_id)
+static lease_t *lease_find(agent_entry_t *a, uint64_t task_id)
 {
-    return ids_remove(a->leases, &a->n_leases, task_id);
+    for (size_t i = 0; i < a->n_leases; i++)
+        if (a->leases[i].id == task_id)
+            return &a->leases[i];
+    return NULL;
 }
 
-static int lease_add(agent_entry_t *a, uint64_t task_id)
+/* The agent reports bytes moved for a sized lease: its rate is what it
+ * reported over the time it was busy until it said so (the time since its
+ * last report would count bytes not reported yet). */
+static void rate_note(agent_entry_t *a, uint64_t delta, int64_t now)
 {
-    return ids_add(&a->leases, &a->n_leases, &a->cap_leases, task_id);
+    a->busy_ms += now - a->mark_ms;
+    a->mark_ms = now;
+    a->moved += (double)delta;
+    if (a->busy_ms > 2 * DISPATCH_RATE_SPAN_MS) {
+        a->busy_ms /= 2;
+        a->moved /= 2;
+    }
+}
+
+/* Bytes per second, 0 while not known. */
+static double agent_rate(const agent_entry_t *a)
+{
+    return a->busy_ms >= DISPATCH_RATE_MIN_MS ? a->moved * 1000.0 / (double)a->busy_ms : 0;
+}
+
+/* The lease ends: what it moved since its last PROGRESS counts to the rate. */
+static bool lease_remove(agent_entry_t *a, uint64_t task_id, uint64_t bytes, int64_t now)
+{
+    lease_t *l = lease_find(a, task_id);
+    if (!l)
+        return false;
+    if (l->size) {
+        rate_note(a, bytes > l->done ? bytes - l->done : 0, now);
+        a->n_sized--;
+    }
+    *l = a->leases[--a->n_leases];
+    return true;
+}
+
+static int lease_add(agent_entry_t *a, uint64_t task_id, uint64_t size, int64_t now)
+{
+    if (a->n_leases == a->cap_leases) {
+        size_t grown = a->cap_leases ? a->cap_leases * 2 : 16;
+        lease_t *l = realloc(a->leases, grown * sizeof *l);
+        if (!l)
+            return FERRY_ENOMEM;
+        a->leases = l;
+        a->cap_leases = grown;
+    }
+    size = size >= DISPATCH_BALANCE_MIN ? size : 0;
+    a->leases[a->n_leases++] = (lease_t){task_id, size, 0, now};
+    if (size && a->n_sized++ == 0)
+        a->mark_ms = now; /* busy again: idle time is not measured */
+    return 0;
+}
+
+/* Bytes still to move on the agent's sized leases: each moves at its share of
+ * the agent's rate since its last PROGRESS. */
+static double agent_outstanding(const agent_entry_t *a, int64_t now)
+{
+    double share = a->n_sized ? agent_rate(a) / (double)a->n_sized : 0;
+    double left = 0;
+    for (size_t i = 0; i < a->n_leases; i++) {
+        const lease_t *l = &a->leases[i];
+        if (!l->size)
+            continue;
+        double done = (double)l->done + share * (double)(now - l->done_ms) / 1000.0;
+        if (done < (double)l->size)
+            left += (double)l->size - done;
+    }
+    return left;
 }
 
 /* Slots the agent has free: its capacity less our leases and the canceled
@@ -122,11 +209,11 @@ static void agent_gone(dispatch_t *d, agent_entry_t *a, const char *why)
     a->ready = false;
     a->n_canceled = 0;
     size_t n = a->n_leases;
-    uint64_t *leases = a->leases;
+    lease_t *leases = a->leases;
     a->leases = NULL;
-    a->n_leases = a->cap_leases = 0;
+    a->n_leases = a->cap_leases = a->n_sized = 0;
     for (size_t i = 0; i < n; i++)
-        d->cb.on_lost(d->cb.ud, leases[i], a->agent_id);
+        d->cb.on_lost(d->cb.ud, leases[i].id, a->agent_id);
     free(leases);
 }
 
@@ -168,7 +255,7 @@ static void on_hello(dispatch_t *d, const void *rid, size_t rid_len, const proto
         return;
     /* An earlier connection of the same agent: its leases that the agent
      * still runs move to this connection; the others are requeued. */
-    uint64_t *kept = NULL;
+    lease_t *kept = NULL;
     size_t n_kept = 0;
     for (size_t i = 0; i < d->n_agents; i++) {
         agent_entry_t *old = &d->agents[i];
@@ -177,9 +264,9 @@ static void on_hello(dispatch_t *d, const void *rid, size_t rid_len, const proto
         for (size_t j = 0; j < old->n_leases;) {
             bool listed = false;
             for (size_t k = 0; k < h->active_count; k++)
-                listed |= h->active[k] == old->leases[j];
+                listed |= h->active[k] == old->leases[j].id;
             if (listed) {
-                uint64_t *nk = realloc(kept, (n_kept + 1) * sizeof *nk);
+                lease_t *nk = realloc(kept, (n_kept + 1) * sizeof *nk);
                 if (nk) {
                     kept = nk;
                     kept[n_kept++] = old->leases[j];
@@ -208,9 +295,9 @@ static void on_hello(dispatch_t *d, const void *rid, size_t rid_len, const proto
     snprintf(a->agent_id, sizeof a->agent_id, "%s", h->agent_id);
     a->capacity = h->capacity;
     a->ready = true;
-    a->last_recv_ms = now_ms();
+    a->last_recv_ms = now_ms(d);
     for (size_t i = 0; i < n_kept; i++)
-        lease_add(a, kept[i]);
+        lease_add(a, kept[i].id, kept[i].size, a->last_recv_ms);
     free(kept);
     proto_msg_t *w = proto_msg_new(PROTO_WELCOME);
     if (w) {
@@ -225,8 +312,7 @@ static void on_hello(dispatch_t *d, const void *rid, size_t rid_len, const proto
      * exceed its capacity. */
     for (size_t k = 0; k < h->active_count; k++) {
         bool known = false;
-        for (size_t i = 0; i < a->n_leases; i++)
-            known |= a->leases[i] == h->active[k];
+        known |= lease_find(a, h->active[k]) != NULL;
         for (size_t i = 0; i < a->n_canceled; i++)
             known |= a->canceled[i] == h->active[k]; /* listed twice */
         if (!known) {
@@ -259,19 +345,27 @@ static void on_message(dispatch_t *d, const void *rid, size_t rid_len, proto_msg
             send_disconnect(d, rid, rid_len, "expected HELLO");
         return;
     }
-    a->last_recv_ms = now_ms();
+    a->last_recv_ms = now_ms(d);
     switch (msg->command) {
     case PROTO_RESULT:
-        if (lease_remove(a, msg->result.task_id))
+        if (lease_remove(a, msg->result.task_id, msg->result.bytes, a->last_recv_ms))
             d->cb.on_result(d->cb.ud, a->agent_id, &msg->result);
         else
             ids_remove(a->canceled, &a->n_canceled, msg->result.task_id);
         return;
-    case PROTO_PROGRESS:
-        for (size_t i = 0; i < a->n_leases; i++)
-            if (a->leases[i] == msg->progress.task_id && d->cb.on_progress)
-                d->cb.on_progress(d->cb.ud, &msg->progress);
+    case PROTO_PROGRESS: {
+        lease_t *l = lease_find(a, msg->progress.task_id);
+        if (!l)
+            return;
+        if (l->size && msg->progress.bytes_done > l->done) {
+            rate_note(a, msg->progress.bytes_done - l->done, a->last_recv_ms);
+            l->done = msg->progress.bytes_done;
+            l->done_ms = a->last_recv_ms;
+        }
+        if (d->cb.on_progress)
+            d->cb.on_progress(d->cb.ud, &msg->progress);
         return;
+    }
     case PROTO_CREDIT:
         a->capacity = msg->credit.capacity;
         return;
@@ -323,7 +417,7 @@ void dispatch_poll(dispatch_t *d, int timeout_ms)
             if (rid) {
                 agent_entry_t *a = agent_find(d, rid, rid_len);
                 if (a)
-                    a->last_recv_ms = now_ms();
+                    a->last_recv_ms = now_ms(d);
                 send_disconnect(d, rid, rid_len, err.message);
             }
             free(rid);
@@ -333,7 +427,7 @@ void dispatch_poll(dispatch_t *d, int timeout_ms)
         proto_msg_destroy(&msg);
         free(rid);
     }
-    int64_t now = now_ms();
+    int64_t now = now_ms(d);
     for (size_t i = 0; i < d->n_agents;) {
         agent_entry_t *a = &d->agents[i];
         if (a->ready && now - a->last_recv_ms > 3 * (int64_t)d->heartbeat_ms) {
@@ -375,30 +469,79 @@ int dispatch_leased(const dispatch_t *d)
     return n;
 }
 
-int dispatch_send(dispatch_t *d, uint64_t task_id, ferry_err_t *err)
+int dispatch_pick(const dispatch_load_t *loads, size_t n, uint64_t size)
+{
+    int most = DISPATCH_NONE; /* the most free slots */
+    bool measured = size >= DISPATCH_BALANCE_MIN;
+    for (size_t i = 0; i < n; i++) {
+        if (loads[i].free_slots && (most < 0 || loads[i].free_slots > loads[most].free_slots))
+            most = (int)i;
+        measured &= loads[i].rate > 0;
+    }
+    if (most < 0 || !measured)
+        return most;
+    /* When would each agent be done with its own bytes and these? */
+    int best = DISPATCH_NONE;
+    double best_s = 0, soonest_s = -1;
+    for (size_t i = 0; i < n; i++) {
+        double secs = (loads[i].outstanding + (double)size) / loads[i].rate;
+        if (soonest_s < 0 || secs < soonest_s)
+            soonest_s = secs;
+        if (loads[i].free_slots && (best < 0 || secs < best_s)) {
+            best = (int)i;
+            best_s = secs;
+        }
+    }
+    return best_s > soonest_s * 1.2 ? DISPATCH_HOLD : best;
+}
+
+/* The agent for a task of size bytes (see dispatch_pick) in *out, or
+ * DISPATCH_HELD, FERRY_ERETRY or FERRY_ENOMEM. */
+static int agent_pick(dispatch_t *d, uint64_t size, agent_entry_t **out, ferry_err_t *err)
+{
+    if (d->cap_loads < d->n_agents) {
+        dispatch_load_t *l = realloc(d->loads, d->n_agents * sizeof *l);
+        if (!l)
+            return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+        d->loads = l;
+        d->cap_loads = d->n_agents;
+    }
+    int64_t now = now_ms(d);
+    size_t n = 0;
+    for (size_t i = 0; i < d->n_agents; i++) {
+        const agent_entry_t *a = &d->agents[i];
+        if (a->ready)
+            d->loads[n++] =
+                (dispatch_load_t){agent_free_slots(a), agent_rate(a), agent_outstanding(a, now), i};
+    }
+    int k = dispatch_pick(d->loads, n, size);
+    if (k == DISPATCH_HOLD)
+        return ferry_err_set(err, DISPATCH_HELD, "held for an agent expected to finish it sooner");
+    if (k < 0)
+        return ferry_err_set(err, FERRY_ERETRY, "no agent has a free slot");
+    *out = &d->agents[d->loads[k].agent];
+    return 0;
+}
+
+int dispatch_send(dispatch_t *d, uint64_t task_id, uint64_t size, ferry_err_t *err)
 {
     agent_entry_t *best = NULL;
-    for (size_t i = 0; i < d->n_agents; i++) {
-        agent_entry_t *a = &d->agents[i];
-        if (agent_free_slots(a) == 0)
-            continue;
-        if (!best || agent_free_slots(a) > agent_free_slots(best))
-            best = a;
-    }
-    if (!best)
-        return ferry_err_set(err, FERRY_ERETRY, "no agent has a free slot");
+    int rc = agent_pick(d, size, &best, err);
+    if (rc != 0)
+        return rc;
     proto_msg_t *m = proto_msg_new(PROTO_TASK);
     if (!m)
         return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-    int rc = d->cb.fill_task(d->cb.ud, task_id, &m->task);
+    int64_t now = now_ms(d);
+    rc = d->cb.fill_task(d->cb.ud, task_id, &m->task);
     if (rc == 0)
-        rc = lease_add(best, task_id);
+        rc = lease_add(best, task_id, size, now);
     if (rc == 0) {
         rc = proto_send(d->sock, best->rid, best->rid_len, m, err);
         if (rc == 0)
-            best->last_send_ms = now_ms();
+            best->last_send_ms = now;
         else
-            lease_remove(best, task_id);
+            lease_remove(best, task_id, 0, now);
     } else {
         ferry_err_set(err, rc, "cannot prepare task %llu", (unsigned long long)task_id);
     }
@@ -422,17 +565,15 @@ void dispatch_cancel(dispatch_t *d, uint64_t task_id)
 {
     for (size_t i = 0; i < d->n_agents; i++) {
         agent_entry_t *a = &d->agents[i];
-        for (size_t j = 0; j < a->n_leases; j++) {
-            if (a->leases[j] != task_id)
-                continue;
-            proto_msg_t *c = proto_msg_new(PROTO_CANCEL);
-            if (c) {
-                c->cancel.task_id = task_id;
-                agent_send(d, a, c);
-                proto_msg_destroy(&c);
-            }
-            return;
+        if (!lease_find(a, task_id))
+            continue;
+        proto_msg_t *c = proto_msg_new(PROTO_CANCEL);
+        if (c) {
+            c->cancel.task_id = task_id;
+            agent_send(d, a, c);
+            proto_msg_destroy(&c);
         }
+        return;
     }
 }
 
@@ -445,8 +586,9 @@ dispatch_t *dispatch_new(void *zmq_ctx, const dispatch_opts_t *opts, const dispa
         return NULL;
     }
     d->cb = *cb;
+    d->clock_ms = opts->clock_ms ? opts->clock_ms : http_now_ms;
     d->heartbeat_ms = opts->heartbeat_ms > 0 ? opts->heartbeat_ms : 1000;
-    snprintf(d->session, sizeof d->session, "s%llx", (unsigned long long)now_ms());
+    snprintf(d->session, sizeof d->session, "s%llx", (unsigned long long)now_ms(d));
     if (opts->server_public) {
         d->zap = proto_zap_new(zmq_ctx, opts->allowlist, err);
         if (!d->zap)
@@ -491,6 +633,7 @@ void dispatch_destroy(dispatch_t **self_p)
         free(d->agents[i].canceled);
     }
     free(d->agents);
+    free(d->loads);
     if (d->sock)
         zmq_close(d->sock);
     proto_zap_destroy(&d->zap);

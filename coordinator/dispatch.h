@@ -34,7 +34,8 @@ typedef struct dispatch_opts {
     int heartbeat_ms;          /* liveness interval (0 = 1000) */
     const char *server_public; /* CURVE server key pair (Z85), NULL = plain */
     const char *server_secret;
-    const char *allowlist; /* file of admitted agent public keys (with CURVE) */
+    const char *allowlist;     /* file of admitted agent public keys (with CURVE) */
+    int64_t (*clock_ms)(void); /* monotonic milliseconds (NULL = http_now_ms; tests) */
 } dispatch_opts_t;
 
 /* Binds the socket (and the ZAP allowlist handler with CURVE). */
@@ -53,9 +54,32 @@ bool dispatch_readable(const dispatch_t *d);
 int dispatch_free_slots(const dispatch_t *d);
 /* Ready agents. */
 int dispatch_agents(const dispatch_t *d);
-/* Leases task_id to the ready agent with the most free credit and sends it.
- * FERRY_ERETRY when no agent has a free slot. */
-int dispatch_send(dispatch_t *d, uint64_t task_id, ferry_err_t *err);
+/* One ready agent as the balancer sees it. */
+typedef struct dispatch_load {
+    uint32_t free_slots;
+    double rate;        /* bytes per second it moves, measured; 0 = not yet */
+    double outstanding; /* bytes its leases have still to move (estimated) */
+    size_t agent;       /* the caller's index */
+} dispatch_load_t;
+
+#define DISPATCH_NONE (-1) /* dispatch_pick: no agent has a free slot */
+#define DISPATCH_HOLD (-2) /* dispatch_pick: keep the task for a busy agent */
+#define DISPATCH_HELD 1    /* dispatch_send kept the task back: offer it again later */
+
+/* Which agent gets a task that moves size bytes: the index in loads of an
+ * agent with a free slot, the one expected to be done with it soonest
+ * (outstanding + size over its rate); DISPATCH_HOLD when a busy agent is
+ * expected to be done with it sooner by more than a fifth, so that the last
+ * large blobs do not land on whichever agent happens to be free (a slower
+ * one, or one that has just emptied); DISPATCH_NONE when no agent has a slot.
+ * Tasks under 1 MiB, and any task while some agent's rate is not known yet,
+ * go to the agent with the most free slots. */
+int dispatch_pick(const dispatch_load_t *loads, size_t n, uint64_t size);
+/* Leases task_id to the agent dispatch_pick chooses for a task of size bytes
+ * (0 for tasks that move few bytes) and sends it. DISPATCH_HELD when it keeps
+ * it back, FERRY_ERETRY when no agent has a free slot, or an error. The rate
+ * of each agent is measured from its PROGRESS and RESULT messages. */
+int dispatch_send(dispatch_t *d, uint64_t task_id, uint64_t size, ferry_err_t *err);
 /* Sends a HEARTBEAT to every ready agent now (wakes agents that wait). */
 void dispatch_wake(dispatch_t *d);
 /* Asks the agent that holds task_id to abandon it. */

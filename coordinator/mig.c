@@ -1303,8 +1303,8 @@ static void cb_result(void *ud, const char *agent_id, const proto_result_t *r)
     if (!t || t->state != PLAN_RUNNING)
         return;
     m->running_bytes[t->id] = 0;
-    log_debug("result %llu %s %s: %s in %llu ms", (unsigned long long)t->id,
-              proto_task_kind_name(t->kind), t->digest, proto_outcome_name(r->outcome),
+    log_debug("result %llu %s %s from %s: %s in %llu ms", (unsigned long long)t->id,
+              proto_task_kind_name(t->kind), t->digest, agent_id, proto_outcome_name(r->outcome),
               (unsigned long long)r->duration_ms);
     if (r->outcome != PROTO_OUTCOME_FAILED) {
         if (t->kind != PROTO_KIND_PUT_MANIFEST) {
@@ -1575,8 +1575,11 @@ static int transfer(mig_t *m)
             plan_task_t *t = plan_next_ready(m->plan, now);
             if (!t)
                 break;
-            if (dispatch_send(d, t->id, &err) < 0) {
-                plan_task_requeue(m->plan, t, now + 100);
+            /* A mount or a manifest moves few bytes: only copies balance by size. */
+            int rc = dispatch_send(d, t->id, t->kind == PROTO_KIND_COPY_BLOB ? t->size : 0, &err);
+            if (rc != 0) {
+                /* A held task is offered again when the next message wakes the loop. */
+                plan_task_requeue(m->plan, t, rc == DISPATCH_HELD ? now : now + 100);
                 break;
             }
         }
