@@ -14,6 +14,9 @@
 #define DISPATCH_BALANCE_MIN  (1024 * 1024)
 #define DISPATCH_RATE_MIN_MS  1000
 #define DISPATCH_RATE_SPAN_MS 15000
+/* An agent whose sized leases moved nothing this long is not expected to
+ * finish anything soon: no task waits for it. */
+#define DISPATCH_STALL_MS 3000
 
 typedef struct lease {
     uint64_t id;
@@ -357,7 +360,7 @@ static void on_message(dispatch_t *d, const void *rid, size_t rid_len, proto_msg
         lease_t *l = lease_find(a, msg->progress.task_id);
         if (!l)
             return;
-        if (l->size && msg->progress.bytes_done > l->done) {
+        if (l->size && msg->progress.bytes_done > l->done) { /* bytes moved: not stalled */
             rate_note(a, msg->progress.bytes_done - l->done, a->last_recv_ms);
             l->done = msg->progress.bytes_done;
             l->done_ms = a->last_recv_ms;
@@ -510,9 +513,10 @@ static int agent_pick(dispatch_t *d, uint64_t size, agent_entry_t **out, ferry_e
     size_t n = 0;
     for (size_t i = 0; i < d->n_agents; i++) {
         const agent_entry_t *a = &d->agents[i];
+        bool stalled = a->n_sized && now - a->mark_ms > DISPATCH_STALL_MS;
         if (a->ready)
-            d->loads[n++] =
-                (dispatch_load_t){agent_free_slots(a), agent_rate(a), agent_outstanding(a, now), i};
+            d->loads[n++] = (dispatch_load_t){agent_free_slots(a), stalled ? 0 : agent_rate(a),
+                                              agent_outstanding(a, now), i};
     }
     int k = dispatch_pick(d->loads, n, size);
     if (k == DISPATCH_HOLD)

@@ -229,9 +229,15 @@ static void test_dispatch(void)
     /* A small task goes to the free agent at once. */
     CHECK_INT(dispatch_send(d, 6, 0, &err), 0);
     CHECK_INT(agent_task(slow), 6);
+    /* Had the fast agent moved nothing for over 3 s (a hung registry), no
+     * blob would wait for it. */
+    fake_now += 3500;
+    CHECK_INT(dispatch_send(d, 7, 8 << 20, &err), 0);
+    CHECK_INT(agent_task(slow), 7);
 
-    /* The fast agent finishes: the held blob goes to it, though the slow
-     * one has a free slot too. */
+    /* The fast agent finishes: the held blob goes to it (3 s, counting its
+     * stall), not to the slow one (4 s with its own 8 MiB), which has a free
+     * slot too. */
     fake_now += 500;
     agent_result(fast, f1, 8 << 20);
     agent_result(fast, f2, 8 << 20);
