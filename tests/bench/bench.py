@@ -865,6 +865,8 @@ def main():
             return 1
         finally:
             PROCS.stop_all()
+            if STORAGE_ROOT:   # the perf data stays in the work directory
+                shutil.rmtree(STORAGE_ROOT, ignore_errors=True)
         return 0
     rc = 0
     try:
