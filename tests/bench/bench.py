@@ -829,7 +829,9 @@ def main():
     ap = argparse.ArgumentParser(description="ferry benchmark")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--reps", type=int, default=None, help="repetitions (median taken)")
-    ap.add_argument("--skopeo-reps", type=int, default=1)
+    ap.add_argument("--skopeo-reps", type=int, default=None,
+                    help="skopeo repetitions (default: as --reps; many-tags runs skopeo once "
+                         "in full mode, it takes minutes)")
     ap.add_argument("--jobs", type=int, default=8)
     ap.add_argument("--rate", default="100mbit", help="tbf rate of each agent's link")
     ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"))
@@ -843,7 +845,7 @@ def main():
     a = ap.parse_args()
     if a.reps is None:
         a.reps = 3 if a.quick else 2
-    a.skopeo_reps = min(a.skopeo_reps, a.reps)
+    a.skopeo_reps = a.reps if a.skopeo_reps is None else min(a.skopeo_reps, a.reps)
     made_workdir = a.workdir is None
     if made_workdir:
         a.workdir = tempfile.mkdtemp(prefix="ferry-bench-")
