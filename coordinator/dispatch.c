@@ -472,7 +472,7 @@ int dispatch_leased(const dispatch_t *d)
     return n;
 }
 
-int dispatch_pick(const dispatch_load_t *loads, size_t n, uint64_t size)
+int dispatch_pick(const dispatch_load_t *loads, size_t n, uint64_t size, uint64_t queued)
 {
     int most = DISPATCH_NONE; /* the most free slots */
     bool measured = size >= DISPATCH_BALANCE_MIN;
@@ -495,12 +495,24 @@ int dispatch_pick(const dispatch_load_t *loads, size_t n, uint64_t size)
             best_s = secs;
         }
     }
-    return best_s > soonest_s * 1.2 ? DISPATCH_HOLD : best;
+    if (best_s <= soonest_s * 1.2)
+        return best;
+    /* Waiting pays only at the end: when the others would be done with all
+     * their work, the queue and this task before this agent with it. */
+    double others_bytes = (double)queued + (double)size, others_rate = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((int)i != best) {
+            others_bytes += loads[i].outstanding;
+            others_rate += loads[i].rate;
+        }
+    }
+    return others_bytes / others_rate < best_s ? DISPATCH_HOLD : best;
 }
 
 /* The agent for a task of size bytes (see dispatch_pick) in *out, or
  * DISPATCH_HELD, FERRY_ERETRY or FERRY_ENOMEM. */
-static int agent_pick(dispatch_t *d, uint64_t size, agent_entry_t **out, ferry_err_t *err)
+static int agent_pick(dispatch_t *d, uint64_t size, uint64_t queued, agent_entry_t **out,
+                      ferry_err_t *err)
 {
     if (d->cap_loads < d->n_agents) {
         dispatch_load_t *l = realloc(d->loads, d->n_agents * sizeof *l);
@@ -518,7 +530,7 @@ static int agent_pick(dispatch_t *d, uint64_t size, agent_entry_t **out, ferry_e
             d->loads[n++] = (dispatch_load_t){agent_free_slots(a), stalled ? 0 : agent_rate(a),
                                               agent_outstanding(a, now), i};
     }
-    int k = dispatch_pick(d->loads, n, size);
+    int k = dispatch_pick(d->loads, n, size, queued);
     if (k == DISPATCH_HOLD)
         return ferry_err_set(err, DISPATCH_HELD, "held for an agent expected to finish it sooner");
     if (k < 0)
@@ -527,10 +539,10 @@ static int agent_pick(dispatch_t *d, uint64_t size, agent_entry_t **out, ferry_e
     return 0;
 }
 
-int dispatch_send(dispatch_t *d, uint64_t task_id, uint64_t size, ferry_err_t *err)
+int dispatch_send(dispatch_t *d, uint64_t task_id, uint64_t size, uint64_t queued, ferry_err_t *err)
 {
     agent_entry_t *best = NULL;
-    int rc = agent_pick(d, size, &best, err);
+    int rc = agent_pick(d, size, queued, &best, err);
     if (rc != 0)
         return rc;
     proto_msg_t *m = proto_msg_new(PROTO_TASK);

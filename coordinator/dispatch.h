@@ -66,20 +66,25 @@ typedef struct dispatch_load {
 #define DISPATCH_HOLD (-2) /* dispatch_pick: keep the task for a busy agent */
 #define DISPATCH_HELD 1    /* dispatch_send kept the task back: offer it again later */
 
-/* Which agent gets a task that moves size bytes: the index in loads of an
- * agent with a free slot, the one expected to be done with it soonest
- * (outstanding + size over its rate); DISPATCH_HOLD when a busy agent is
- * expected to be done with it sooner by more than a fifth, so that the last
- * large blobs do not land on whichever agent happens to be free (a slower
- * one, or one that has just emptied); DISPATCH_NONE when no agent has a slot.
- * Tasks under 1 MiB, and any task while some agent's rate is not known yet,
- * go to the agent with the most free slots. */
-int dispatch_pick(const dispatch_load_t *loads, size_t n, uint64_t size);
+/* Which agent gets a task that moves size bytes, with queued more bytes of
+ * copies waiting behind it: the index in loads of an agent with a free slot,
+ * the one expected to be done with it soonest (outstanding + size over its
+ * rate). DISPATCH_HOLD when a busy agent is expected to be done with it
+ * sooner by more than a fifth and the other agents would finish all their
+ * work, the queue and this task before the free one finished it: so that the
+ * last large blobs do not land on whichever agent happens to be free (a
+ * slower one, or one that has just emptied), while a slow agent still takes
+ * its share of a long queue. DISPATCH_NONE when no agent has a slot. Tasks
+ * under 1 MiB, and any task while some agent's rate is not known yet, go to
+ * the agent with the most free slots. */
+int dispatch_pick(const dispatch_load_t *loads, size_t n, uint64_t size, uint64_t queued);
 /* Leases task_id to the agent dispatch_pick chooses for a task of size bytes
- * (0 for tasks that move few bytes) and sends it. DISPATCH_HELD when it keeps
- * it back, FERRY_ERETRY when no agent has a free slot, or an error. The rate
- * of each agent is measured from its PROGRESS and RESULT messages. */
-int dispatch_send(dispatch_t *d, uint64_t task_id, uint64_t size, ferry_err_t *err);
+ * (0 for tasks that move few bytes) with queued bytes of copies waiting, and
+ * sends it. DISPATCH_HELD when it keeps it back, FERRY_ERETRY when no agent
+ * has a free slot, or an error. The rate of each agent is measured from its
+ * PROGRESS and RESULT messages. */
+int dispatch_send(dispatch_t *d, uint64_t task_id, uint64_t size, uint64_t queued,
+                  ferry_err_t *err);
 /* Sends a HEARTBEAT to every ready agent now (wakes agents that wait). */
 void dispatch_wake(dispatch_t *d);
 /* Asks the agent that holds task_id to abandon it. */

@@ -1576,7 +1576,8 @@ static int transfer(mig_t *m)
             if (!t)
                 break;
             /* A mount or a manifest moves few bytes: only copies balance by size. */
-            int rc = dispatch_send(d, t->id, t->kind == PROTO_KIND_COPY_BLOB ? t->size : 0, &err);
+            int rc = dispatch_send(d, t->id, t->kind == PROTO_KIND_COPY_BLOB ? t->size : 0,
+                                   plan_ready_bytes(m->plan), &err);
             if (rc != 0) {
                 /* A held task is offered again when the next message wakes the loop. */
                 plan_task_requeue(m->plan, t, rc == DISPATCH_HELD ? now : now + 100);

@@ -18,6 +18,7 @@ struct plan {
     plan_task_t *ready_head, *ready_tail; /* ready now */
     plan_task_t *delayed;                 /* ready after a backoff, unordered list */
     size_t unfinished;                    /* tasks neither done nor failed */
+    uint64_t ready_bytes;                 /* bytes of the copies queued */
     size_t dep_bytes;                     /* memory of dependents arrays */
     bool sealed;
 };
@@ -90,8 +91,21 @@ static plan_task_t *task_new(plan_t *p, int kind)
     return t;
 }
 
+/* A copy enters or leaves the queue (ready, or waiting out a backoff). */
+static void ready_count(plan_t *p, const plan_task_t *t, bool in)
+{
+    if (t->kind != PROTO_KIND_COPY_BLOB || t->size <= 0)
+        return;
+    if (in)
+        p->ready_bytes += (uint64_t)t->size;
+    else
+        p->ready_bytes -= (uint64_t)t->size;
+}
+
 static void ready_push(plan_t *p, plan_task_t *t)
 {
+    if (t->state != PLAN_READY)
+        ready_count(p, t, true);
     t->state = PLAN_READY;
     t->next_ready = NULL;
     if (p->ready_tail)
@@ -239,6 +253,7 @@ plan_task_t *plan_next_ready(plan_t *p, int64_t now_ms)
     if (!p->ready_head)
         p->ready_tail = NULL;
     t->next_ready = NULL;
+    ready_count(p, t, false);
     t->state = PLAN_RUNNING;
     return t;
 }
@@ -274,6 +289,7 @@ void plan_task_requeue(plan_t *p, plan_task_t *t, int64_t not_before_ms)
     if (t->state != PLAN_RUNNING)
         return;
     t->not_before_ms = not_before_ms;
+    ready_count(p, t, true);
     t->state = PLAN_READY;
     t->next_ready = p->delayed;
     p->delayed = t;
@@ -289,6 +305,8 @@ void plan_task_failed(plan_t *p, plan_task_t *t, const char *reason)
     if (t->state == PLAN_DONE)
         return;
     if (t->state != PLAN_FAILED) {
+        if (t->state == PLAN_READY)
+            ready_count(p, t, false);
         t->state = PLAN_FAILED;
         p->unfinished--;
         free(t->error);
@@ -314,6 +332,11 @@ plan_task_t *plan_task_by_id(const plan_t *p, uint64_t id)
     if (id == 0 || id > p->n_tasks)
         return NULL;
     return p->tasks[id - 1];
+}
+
+uint64_t plan_ready_bytes(const plan_t *p)
+{
+    return p->ready_bytes;
 }
 
 size_t plan_task_count(const plan_t *p)

@@ -80,6 +80,8 @@ void plan_unhold(plan_t *p, plan_task_t *t);
 /* Next task ready at now_ms (backoff respected), moved to RUNNING; NULL when
  * none. */
 plan_task_t *plan_next_ready(plan_t *p, int64_t now_ms);
+/* Bytes of the copy-blob tasks queued (ready, or waiting out a backoff). */
+uint64_t plan_ready_bytes(const plan_t *p);
 /* Earliest not_before_ms of queued tasks, or -1 when none is queued. */
 int64_t plan_next_due(const plan_t *p);
 /* Marks t done (outcome), releasing its dependents. */

@@ -17,38 +17,44 @@ static void test_pick(void)
 {
     /* No rate known yet: the most free slots, as before any measurement. */
     dispatch_load_t fresh[] = {{1, 0, 0, 0}, {3, 10 * MIB, 0, 1}};
-    CHECK_INT(dispatch_pick(fresh, 2, 8 << 20), 1);
+    CHECK_INT(dispatch_pick(fresh, 2, 8 << 20, 0), 1);
     /* Nobody free. */
     dispatch_load_t full[] = {{0, 10 * MIB, 0, 0}, {0, 10 * MIB, 0, 1}};
-    CHECK_INT(dispatch_pick(full, 2, 8 << 20), DISPATCH_NONE);
-    CHECK_INT(dispatch_pick(full, 0, 8 << 20), DISPATCH_NONE);
+    CHECK_INT(dispatch_pick(full, 2, 8 << 20, 0), DISPATCH_NONE);
+    CHECK_INT(dispatch_pick(full, 0, 8 << 20, 0), DISPATCH_NONE);
 
     /* The tail of a run, equal agents: A has emptied, B has 1 MiB left. A
      * takes one 8 MiB blob (0.8 s against B's 0.9 s); with that on it, the
-     * next is held for B (1.6 s against 0.9 s). */
+     * next is held for B (1.6 s against 0.9 s), nothing else being queued. */
     dispatch_load_t tail[] = {{2, 10 * MIB, 0, 0}, {0, 10 * MIB, 1 * MIB, 1}};
-    CHECK_INT(dispatch_pick(tail, 2, 8 << 20), 0);
+    CHECK_INT(dispatch_pick(tail, 2, 8 << 20, 0), 0);
     tail[0].outstanding = 8 * MIB;
-    CHECK_INT(dispatch_pick(tail, 2, 8 << 20), DISPATCH_HOLD);
+    CHECK_INT(dispatch_pick(tail, 2, 8 << 20, 0), DISPATCH_HOLD);
     /* Within a fifth of the soonest it is not worth waiting: B with 6 MiB
      * left would be done with it in 1.4 s, A in 1.6 s. */
     tail[1].outstanding = 6 * MIB;
-    CHECK_INT(dispatch_pick(tail, 2, 8 << 20), 0);
+    CHECK_INT(dispatch_pick(tail, 2, 8 << 20, 0), 0);
     /* Small tasks are never held: they cost latency, not bytes. */
     tail[1].outstanding = 0;
-    CHECK_INT(dispatch_pick(tail, 2, 512 << 10), 0);
+    CHECK_INT(dispatch_pick(tail, 2, 512 << 10, 0), 0);
 
     /* A slow agent (1 MiB/s) is free, a fast one (20 MiB/s) is busy with
      * 20 MiB: 4 s against 1.2 s, hold; with 100 MiB queued on the fast
      * one, 5.2 s, the slow one is sooner. */
     dispatch_load_t slow[] = {{8, 1 * MIB, 0, 0}, {0, 20 * MIB, 20 * MIB, 1}};
-    CHECK_INT(dispatch_pick(slow, 2, 4 << 20), DISPATCH_HOLD);
+    CHECK_INT(dispatch_pick(slow, 2, 4 << 20, 0), DISPATCH_HOLD);
+    /* With 200 MiB queued the fast one needs 11.2 s for all of it: the slow
+     * one takes its share, though this blob alone would be done sooner on
+     * the fast one. With 50 MiB queued, 3.7 s, still sooner than the slow
+     * one's 4 s: hold. */
+    CHECK_INT(dispatch_pick(slow, 2, 4 << 20, 200 << 20), 0);
+    CHECK_INT(dispatch_pick(slow, 2, 4 << 20, 50 << 20), DISPATCH_HOLD);
     slow[1].outstanding = 100 * MIB;
-    CHECK_INT(dispatch_pick(slow, 2, 4 << 20), 0);
+    CHECK_INT(dispatch_pick(slow, 2, 4 << 20, 0), 0);
 
     /* Two free agents: the sooner one, not the one with more slots. */
     dispatch_load_t two[] = {{5, 2 * MIB, 0, 0}, {1, 20 * MIB, 0, 1}};
-    CHECK_INT(dispatch_pick(two, 2, 8 << 20), 1);
+    CHECK_INT(dispatch_pick(two, 2, 8 << 20, 0), 1);
 }
 
 /* --- the dispatch with two agents ---------------------------------------- */
@@ -194,8 +200,8 @@ static void test_dispatch(void)
      * agent gets two 4 MiB blobs, the fast one two 8 MiB blobs. */
     uint64_t size[] = {0, 4 << 20, 8 << 20, 4 << 20, 8 << 20};
     for (uint64_t id = 1; id <= 4; id++)
-        CHECK_INT(dispatch_send(d, id, size[id], &err), 0);
-    CHECK_INT(dispatch_send(d, 9, 8 << 20, &err), FERRY_ERETRY); /* every slot taken */
+        CHECK_INT(dispatch_send(d, id, size[id], 0, &err), 0);
+    CHECK_INT(dispatch_send(d, 9, 8 << 20, 0, &err), FERRY_ERETRY); /* every slot taken */
     uint64_t s1 = agent_task(slow), s2 = agent_task(slow);
     uint64_t f1 = agent_task(fast), f2 = agent_task(fast);
     CHECK(s1 && s2 && f1 && f2);
@@ -223,16 +229,16 @@ static void test_dispatch(void)
      * last PROGRESS leaves 8 MiB: 2 s, and the blob would go to the slow
      * agent.) */
     err.code = 0;
-    CHECK_INT(dispatch_send(d, 5, 8 << 20, &err), DISPATCH_HELD);
+    CHECK_INT(dispatch_send(d, 5, 8 << 20, 0, &err), DISPATCH_HELD);
     CHECK_INT(err.code, DISPATCH_HELD);
     CHECK_INT(dispatch_leased(d), 2);
     /* A small task goes to the free agent at once. */
-    CHECK_INT(dispatch_send(d, 6, 0, &err), 0);
+    CHECK_INT(dispatch_send(d, 6, 0, 0, &err), 0);
     CHECK_INT(agent_task(slow), 6);
     /* Had the fast agent moved nothing for over 3 s (a hung registry), no
      * blob would wait for it. */
     fake_now += 3500;
-    CHECK_INT(dispatch_send(d, 7, 8 << 20, &err), 0);
+    CHECK_INT(dispatch_send(d, 7, 8 << 20, 0, &err), 0);
     CHECK_INT(agent_task(slow), 7);
 
     /* The fast agent finishes: the held blob goes to it (3 s, counting its
@@ -243,7 +249,7 @@ static void test_dispatch(void)
     agent_result(fast, f2, 8 << 20);
     pump(d);
     CHECK_INT(results, 4);
-    CHECK_INT(dispatch_send(d, 5, 8 << 20, &err), 0);
+    CHECK_INT(dispatch_send(d, 5, 8 << 20, 0, &err), 0);
     CHECK_INT(agent_task(fast), 5);
     CHECK_INT(agent_task(slow), 0);
 

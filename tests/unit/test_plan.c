@@ -40,6 +40,19 @@ static void test_dedup(void)
     CHECK_STR(b->mount_from, "dst/a");
     CHECK_INT(c->kind, PROTO_KIND_COPY_BLOB); /* another registry */
     CHECK_INT(plan_task_count(p), 3);
+
+    /* The bytes of the copies queued: the two copies, not the mount; a copy
+     * taken leaves, one put back (a retry) returns, one failed leaves. */
+    CHECK_INT(plan_ready_bytes(p), 0); /* not sealed: nothing is queued */
+    plan_seal(p);
+    CHECK_INT(plan_ready_bytes(p), 20);
+    plan_task_t *t = plan_next_ready(p, 0);
+    CHECK(t == a);
+    CHECK_INT(plan_ready_bytes(p), 10);
+    plan_task_requeue(p, t, 1000);
+    CHECK_INT(plan_ready_bytes(p), 20);
+    plan_task_failed(p, c, "refused");
+    CHECK_INT(plan_ready_bytes(p), 10);
     plan_destroy(&p);
 }
 
