@@ -100,17 +100,26 @@ static bool ids_remove(uint64_t *ids, size_t *n, uint64_t task_id)
     return false;
 }
 
+/* The array arr of *cap elements of elem bytes, grown (doubled, from 8) when
+ * n of them fill it: the array to use, or NULL (arr unchanged) without memory. */
+static void *grow(void *arr, size_t n, size_t *cap, size_t elem)
+{
+    if (n < *cap)
+        return arr;
+    size_t grown = *cap ? *cap * 2 : 8;
+    void *bigger = realloc(arr, grown * elem);
+    if (bigger)
+        *cap = grown;
+    return bigger;
+}
+
 static int ids_add(uint64_t **ids, size_t *n, size_t *cap, uint64_t task_id)
 {
-    if (*n == *cap) {
-        size_t grown = *cap ? *cap * 2 : 16;
-        uint64_t *l = realloc(*ids, grown * sizeof *l);
-        if (!l)
-            return FERRY_ENOMEM;
-        *ids = l;
-        *cap = grown;
-    }
-    (*ids)[(*n)++] = task_id;
+    uint64_t *l = grow(*ids, *n, cap, sizeof *l);
+    if (!l)
+        return FERRY_ENOMEM;
+    *ids = l;
+    l[(*n)++] = task_id;
     return 0;
 }
 
@@ -158,14 +167,10 @@ static bool lease_remove(agent_entry_t *a, uint64_t task_id, uint64_t bytes, int
 
 static int lease_add(agent_entry_t *a, uint64_t task_id, uint64_t size, int64_t now)
 {
-    if (a->n_leases == a->cap_leases) {
-        size_t grown = a->cap_leases ? a->cap_leases * 2 : 16;
-        lease_t *l = realloc(a->leases, grown * sizeof *l);
-        if (!l)
-            return FERRY_ENOMEM;
-        a->leases = l;
-        a->cap_leases = grown;
-    }
+    lease_t *l = grow(a->leases, a->n_leases, &a->cap_leases, sizeof *l);
+    if (!l)
+        return FERRY_ENOMEM;
+    a->leases = l;
     size = size >= DISPATCH_BALANCE_MIN ? size : 0;
     a->leases[a->n_leases++] = (lease_t){task_id, size, 0, now};
     if (size && a->n_sized++ == 0)
@@ -230,15 +235,11 @@ static void agent_forget(dispatch_t *d, agent_entry_t *a)
 
 static agent_entry_t *agent_add(dispatch_t *d, const void *rid, size_t len)
 {
-    if (d->n_agents == d->cap_agents) {
-        size_t cap = d->cap_agents ? d->cap_agents * 2 : 8;
-        agent_entry_t *a = realloc(d->agents, cap * sizeof *a);
-        if (!a)
-            return NULL;
-        d->agents = a;
-        d->cap_agents = cap;
-    }
-    agent_entry_t *a = &d->agents[d->n_agents];
+    agent_entry_t *agents = grow(d->agents, d->n_agents, &d->cap_agents, sizeof *agents);
+    if (!agents)
+        return NULL;
+    d->agents = agents;
+    agent_entry_t *a = &agents[d->n_agents];
     memset(a, 0, sizeof *a);
     a->rid = malloc(len);
     if (!a->rid)
@@ -314,8 +315,7 @@ static void on_hello(dispatch_t *d, const void *rid, size_t rid_len, const proto
      * RESULTs come they keep its slots busy: a TASK sent meanwhile would
      * exceed its capacity. */
     for (size_t k = 0; k < h->active_count; k++) {
-        bool known = false;
-        known |= lease_find(a, h->active[k]) != NULL;
+        bool known = lease_find(a, h->active[k]) != NULL;
         for (size_t i = 0; i < a->n_canceled; i++)
             known |= a->canceled[i] == h->active[k]; /* listed twice */
         if (!known) {
@@ -514,21 +514,25 @@ int dispatch_pick(const dispatch_load_t *loads, size_t n, uint64_t size, uint64_
 static int agent_pick(dispatch_t *d, uint64_t size, uint64_t queued, agent_entry_t **out,
                       ferry_err_t *err)
 {
-    if (d->cap_loads < d->n_agents) {
-        dispatch_load_t *l = realloc(d->loads, d->n_agents * sizeof *l);
+    if (d->cap_loads < d->cap_agents) { /* as large as the agents table */
+        dispatch_load_t *l = realloc(d->loads, d->cap_agents * sizeof *l);
         if (!l)
             return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
         d->loads = l;
-        d->cap_loads = d->n_agents;
+        d->cap_loads = d->cap_agents;
     }
+    /* Rates and what is left to move matter only to a task counted by bytes. */
+    bool sized = size >= DISPATCH_BALANCE_MIN;
     int64_t now = now_ms(d);
     size_t n = 0;
     for (size_t i = 0; i < d->n_agents; i++) {
         const agent_entry_t *a = &d->agents[i];
+        if (!a->ready)
+            continue;
         bool stalled = a->n_sized && now - a->mark_ms > DISPATCH_STALL_MS;
-        if (a->ready)
-            d->loads[n++] = (dispatch_load_t){agent_free_slots(a), stalled ? 0 : agent_rate(a),
-                                              agent_outstanding(a, now), i};
+        d->loads[n++] =
+            (dispatch_load_t){agent_free_slots(a), sized && !stalled ? agent_rate(a) : 0,
+                              sized ? agent_outstanding(a, now) : 0, i};
     }
     int k = dispatch_pick(d->loads, n, size, queued);
     if (k == DISPATCH_HOLD)
