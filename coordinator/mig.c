@@ -95,6 +95,7 @@ typedef struct fetch {
     const char *tag;     /* push under this tag (roots by tag) */
     bool held;           /* parent waits for this child (plan_hold) */
     char *target_digest; /* the target's digest of the tag, NULL when it has none */
+    char *source_digest; /* the source's, when asked first (a resumed run) */
     int depth;
     int step; /* enum fetch_step */
     reg_op_t *op;
@@ -104,7 +105,7 @@ typedef struct fetch {
     struct fetch *next; /* queue link */
 } fetch_t;
 
-enum fetch_step { F_START = 0, F_GET, F_TARGET, F_SOURCE_HEAD, F_REFERRERS, F_FALLBACK };
+enum fetch_step { F_START = 0, F_GET, F_TARGET, F_SOURCE_HEAD, F_JOURNAL, F_REFERRERS, F_FALLBACK };
 
 /* A manifest's bytes shared by the put-manifest tasks of its digest. */
 typedef struct mig_body {
@@ -149,6 +150,8 @@ struct mig {
     int64_t published_ms;   /* last write of the metrics and status files */
     int agents;             /* agents connected (they share --qps) */
     size_t journal_skipped; /* tasks the journal had done */
+    size_t journal_tags;    /* tags the journal had put, not asked at the target */
+    bool journal_first;     /* the journal held records at start: ask the source first */
     int64_t collected_ms;   /* last count for progress (publish) */
     size_t cap_running;     /* entries of running_bytes */
 };
@@ -156,6 +159,13 @@ struct mig {
 static void publish(mig_t *m, const char *phase, dispatch_t *d, bool force);
 static void target_unlist(mig_repo_t *r);
 static void journal_key(const mig_t *m, const plan_task_t *t, char *out, size_t size);
+
+/* The journal's key of a manifest put under ref (a tag, or its digest). */
+static void manifest_key(const mig_t *m, int dst_ep, const char *dst_repo, const char *ref,
+                         const char *digest, char *out, size_t size)
+{
+    snprintf(out, size, "manifest %s/%s:%s@%s", m->eps[dst_ep].host, dst_repo, ref, digest);
+}
 
 static double wall_now(void)
 {
@@ -173,6 +183,7 @@ static void fetch_free(fetch_t *f)
     if (f->held) /* planned or given up: the index no longer waits for it */
         plan_unhold(f->m->plan, f->parent);
     free(f->target_digest);
+    free(f->source_digest);
     reg_op_destroy(&f->op);
     free(f->body);
     free(f->media_type);
@@ -1030,13 +1041,28 @@ static void target_check(fetch_t *f)
                    reg_manifest_head(m->eps[img->dst_ep].reg, img->dst_repo, f->tag, on_fetch, f));
 }
 
+/* Records a journal key; a failure to write only costs a later run time. */
+static void journal_note(mig_t *m, const char *key)
+{
+    ferry_err_t err;
+    if (m->journal && journal_record(m->journal, key, &err) < 0)
+        log_warn("journal: %s", err.message);
+}
+
 /* The target has the tag: a HEAD of the source tells whether it is the same
- * (a re-run: nothing more to read); only a difference needs the manifest. */
+ * (a re-run: nothing more to read); only a difference needs the manifest.
+ * The same digest is journaled: a later run with the journal need not ask
+ * the target again. */
 static void source_head(fetch_t *f, const char *source_digest)
 {
     mig_t *m = f->m;
     mig_image_t *img = &m->images[f->image];
     bool same = source_digest && strcmp(source_digest, f->target_digest) == 0;
+    if (same && m->journal) {
+        char key[1200];
+        manifest_key(m, img->dst_ep, img->dst_repo, f->tag, source_digest, key, sizeof key);
+        journal_note(m, key);
+    }
     if (source_digest && (same || m->opts.no_overwrite)) {
         img->digest = plan_intern(m->plan, source_digest);
         img->status = IMG_SKIPPED;
@@ -1065,11 +1091,36 @@ static void fetch_step(fetch_t *f)
     }
     switch (f->step) {
     case F_START:
-        if (root && f->tag)
+        if (root && f->tag && m->journal_first) {
+            f->step = F_JOURNAL;
+            fetch_start_op(f, reg_manifest_head(src->reg, img->src_repo, f->tag, on_fetch, f));
+        } else if (root && f->tag) {
             target_check(f);
-        else
+        } else {
             source_get(f);
+        }
         return;
+    case F_JOURNAL: {
+        /* A resumed run: a tag the journal saw put with the digest the
+         * source still has is done; the target is not asked. */
+        const char *digest = rc == 0 ? reg_op_digest(op) : NULL;
+        char key[1200];
+        if (digest) {
+            manifest_key(m, img->dst_ep, img->dst_repo, f->tag, digest, key, sizeof key);
+            if (journal_has(m->journal, key)) {
+                img->digest = plan_intern(m->plan, digest);
+                img->status = IMG_SKIPPED;
+                m->journal_tags++;
+                reg_op_destroy(&f->op);
+                fetch_referrers(f);
+                return;
+            }
+            f->source_digest = strdup(digest); /* NULL: asked again after the target */
+        }
+        reg_op_destroy(&f->op);
+        target_check(f);
+        return;
+    }
     case F_GET:
         if (rc < 0) {
             image_fail(m, f->image, FAIL_MANIFEST, reg_op_error(op)->message);
@@ -1102,6 +1153,10 @@ static void fetch_step(fetch_t *f)
     case F_TARGET:
         if (rc == 0 && reg_op_digest(op) && (f->target_digest = strdup(reg_op_digest(op)))) {
             reg_op_destroy(&f->op);
+            if (f->source_digest) {
+                source_head(f, f->source_digest);
+                return;
+            }
             f->step = F_SOURCE_HEAD;
             fetch_start_op(f, reg_manifest_head(src->reg, img->src_repo, f->tag, on_fetch, f));
             return;
@@ -1202,6 +1257,8 @@ static void inspect_done(mig_t *m)
         target_unlist(&m->repos[i]);
     if (m->journal_skipped)
         log_info("journal: %zu task(s) already done", m->journal_skipped);
+    if (m->journal_tags)
+        log_info("journal: %zu tag(s) unchanged at the source since it put them", m->journal_tags);
     log_info("planned %zu image(s), %zu task(s) (plan memory %zu KiB)", m->n_images,
              plan_task_count(m->plan), plan_memory(m->plan) / 1024);
 }
@@ -1223,8 +1280,7 @@ static void inspect(mig_t *m)
 static void journal_key(const mig_t *m, const plan_task_t *t, char *out, size_t size)
 {
     if (t->kind == PROTO_KIND_PUT_MANIFEST)
-        snprintf(out, size, "manifest %s/%s:%s@%s", m->eps[t->dst_ep].host, t->dst_repo,
-                 t->tag ? t->tag : t->digest, t->digest);
+        manifest_key(m, t->dst_ep, t->dst_repo, t->tag ? t->tag : t->digest, t->digest, out, size);
     else
         snprintf(out, size, "blob %s/%s@%s", m->eps[t->dst_ep].host, t->dst_repo, t->digest);
 }
@@ -1318,10 +1374,8 @@ static void cb_result(void *ud, const char *agent_id, const proto_result_t *r)
         }
         if (m->journal) {
             char key[1200];
-            ferry_err_t err;
             journal_key(m, t, key, sizeof key);
-            if (journal_record(m->journal, key, &err) < 0)
-                log_warn("journal: %s", err.message);
+            journal_note(m, key);
         }
         if (t->kind == PROTO_KIND_PUT_MANIFEST)
             body_release(m, t->digest);
@@ -1830,6 +1884,7 @@ static int prepare(mig_t *m)
             log_error("%s", err.message);
             return 2;
         }
+        m->journal_first = journal_count(m->journal) > 0;
     }
     discover_catalogs(m);
     expand_tags(m);

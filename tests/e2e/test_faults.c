@@ -677,7 +677,7 @@ static void test_journal(void)
     json_t *imgs[N] = {0};
     fx_registry_t *src = registry(), *dst = registry();
     fx_proxy_t *p = dst ? proxy(dst) : NULL;
-    ferry_run_t r1 = {0}, r2 = {0};
+    ferry_run_t r1 = {0}, r2 = {0}, r3 = {0}, r4 = {0}, r5 = {0};
     if (!src || !p)
         goto out;
     if (push_many(src, "jr/app%d", N, "--layers 2 --layer-size 2097152", imgs) < 0)
@@ -769,9 +769,55 @@ static void test_journal(void)
     free(keys);
     dump_if_failed(&r2, before);
     verify_ok(src->host, dst->host, insecure(src->host, dst->host), N);
+
+    /* A new journal for the migrated target: each tag is found there (a
+     * question each), and journaled; the next run asks the source only, the
+     * target hears not one question about a tag. */
+    snprintf(args, sizeof args, "mirror %s %s %s --jobs 3 --journal '%s'", src->host, p->host,
+             insecure(src->host, p->host), work_path("journal2.jnl"));
+    char want[96];
+    snprintf(want, sizeof want, "Images: 0 migrated, %d already present, 0 failed", N);
+    for (int run = 0; run < 2; run++) {
+        ferry_run_t *r = run ? &r4 : &r3;
+        proxy_reset(p);
+        before = test_failures;
+        ferry(r, "%s", args);
+        CHECK_INT(r->status, 0);
+        check_finished(r, 0, 0, 0);
+        CHECK_CONTAINS(r->out, want);
+        CHECK_INT(proxy_count(p, "HEAD", "/manifests/", NULL), run ? 0 : N);
+        dump_if_failed(r, before);
+    }
+    snprintf(want, sizeof want, "journal: %d tag(s) unchanged at the source", N);
+    CHECK_CONTAINS(r4.err, want);
+    CHECK_INT(proxy_count(p, NULL, "/manifests/", NULL), 0);
+    CHECK_INT(proxy_count(p, NULL, "/blobs/", NULL), 0);
+
+    /* A tag moved at the source is not the journaled one: the target is asked
+     * about that tag alone, and it is migrated again. */
+    json_t *moved = push(src, json_str(imgs[0], "repo"), "v1",
+                         "--layers 2 --layer-size 65536 --seed journal-moved");
+    proxy_reset(p);
+    before = test_failures;
+    ferry(&r5, "%s", args);
+    CHECK_INT(r5.status, 0);
+    check_finished(&r5, 0, 0, 0);
+    snprintf(want, sizeof want, "Images: 1 migrated, %d already present, 0 failed", N - 1);
+    CHECK_CONTAINS(r5.out, want);
+    char path[300];
+    snprintf(path, sizeof path, "/v2/%s/manifests/", json_str(imgs[0], "repo"));
+    CHECK_INT(proxy_count(p, "HEAD", "/manifests/", NULL), 1);
+    CHECK_INT(proxy_count(p, "HEAD", path, NULL), 1);
+    CHECK_INT(proxy_count(p, "PUT", path, NULL), 1);
+    dump_if_failed(&r5, before);
+    json_decref(moved);
+    verify_ok(src->host, dst->host, insecure(src->host, dst->host), N);
 out:
     ferry_run_free(&r1);
     ferry_run_free(&r2);
+    ferry_run_free(&r3);
+    ferry_run_free(&r4);
+    ferry_run_free(&r5);
     free_many(imgs, N);
     fx_proxy_stop(&p);
     fx_registry_stop(&src);
