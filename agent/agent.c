@@ -695,6 +695,8 @@ agent_t *agent_new(void *zmq_ctx, const agent_opts_t *opts, ferry_err_t *err)
     a->loop = http_loop_new();
     if (!a->endpoint || !a->tasks || !a->loop)
         goto oom;
+    /* Blobs each on a connection of their own, not streams of one. */
+    http_loop_set_http1(a->loop, true);
     return a;
 oom:
     ferry_err_set(err, FERRY_ENOMEM, "out of memory creating the agent");

@@ -39,6 +39,7 @@ struct http_loop {
     int64_t curl_due_ms;   /* when curl wants CURL_SOCKET_TIMEOUT, -1 never */
     struct pollfd *pfds;   /* [epfd, extra fds...] for poll() */
     unsigned cap_pfds;     /* allocated */
+    bool http1;            /* never HTTP/2 (http_loop_set_http1) */
 };
 
 struct http_req {
@@ -152,6 +153,11 @@ http_loop_t *http_loop_new(void)
     curl_multi_setopt(loop->multi, CURLMOPT_TIMERDATA, loop);
     loop->next_timer = 1;
     return loop;
+}
+
+void http_loop_set_http1(http_loop_t *loop, bool on)
+{
+    loop->http1 = on;
 }
 
 static void loop_unlink(http_req_t *req)
@@ -677,6 +683,8 @@ int http_req_start(http_loop_t *loop, http_req_t *req, http_done_fn done, void *
     int rc = req_configure(req);
     if (rc < 0)
         return rc;
+    if (loop->http1)
+        curl_easy_setopt(req->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     req->done = done;
     req->done_ud = ud;
     req->result = 0;
