@@ -141,6 +141,37 @@ def tail(path, n=15):
 # None, each registry's own directory under the work directory (--storage disk).
 STORAGE_ROOT = None
 
+# --tls: {"ca", "crt", "key"}, one CA and one server certificate (127.0.0.1) for every
+# registry on loopback; None for plain HTTP. Registries in network namespaces (scaling)
+# stay plain HTTP.
+TLS = None
+
+
+def make_tls(workdir):
+    """A CA and a server certificate for 127.0.0.1, made with the openssl command. Every
+    client finds the CA through the environment: SSL_CERT_FILE (Python, skopeo) and
+    CURL_CA_BUNDLE (curl); ferry is given --ca-file."""
+    d = os.path.join(workdir, "tls")
+    os.makedirs(d, exist_ok=True)
+    f = {k: os.path.join(d, k + ext) for k, ext in
+         (("ca", ".crt"), ("ca_key", ".key"), ("crt", ".crt"), ("key", ".key"), ("csr", ".csr"),
+          ("ext", ".ext"))}
+    f["crt"], f["key"] = os.path.join(d, "server.crt"), os.path.join(d, "server.key")
+    with open(f["ext"], "w") as e:
+        e.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for argv in (["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f["ca_key"],
+                  "-out", f["ca"], "-days", "7", "-subj", "/CN=ferry-bench-ca"],
+                 ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", f["key"], "-out", f["csr"],
+                  "-subj", "/CN=127.0.0.1"],
+                 ["x509", "-req", "-in", f["csr"], "-CA", f["ca"], "-CAkey", f["ca_key"],
+                  "-CAcreateserial", "-out", f["crt"], "-days", "7", "-extfile", f["ext"]]):
+        if subprocess.call(["openssl"] + argv, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL) != 0:
+            raise BenchError("openssl %s failed" % argv[0])
+    os.environ["SSL_CERT_FILE"] = f["ca"]
+    os.environ["CURL_CA_BUNDLE"] = f["ca"]
+    return {"ca": f["ca"], "crt": f["crt"], "key": f["key"]}
+
 
 class Registry:
     """One docker-registry with its own storage, optionally inside a network namespace."""
@@ -150,7 +181,8 @@ class Registry:
         self.storage = os.path.join(STORAGE_ROOT or self.dir, name if STORAGE_ROOT else "storage")
         self.netns = netns
         self.addr = addr or "127.0.0.1:%d" % free_port()
-        self.url = "http://" + self.addr
+        self.tls = TLS if not netns else None
+        self.url = ("https://" if self.tls else "http://") + self.addr
         self.proc = None
 
     def start(self):
@@ -164,8 +196,10 @@ class Registry:
                     "  filesystem: {rootdirectory: %s}\n"
                     "  delete: {enabled: true}\n"
                     "  maintenance: {uploadpurging: {enabled: false}}\n"
-                    "http: {addr: \"%s\", secret: ferry-bench-secret}\n"
-                    % (self.storage, self.addr))
+                    "http: {addr: \"%s\", secret: ferry-bench-secret%s}\n"
+                    % (self.storage, self.addr,
+                       ", tls: {certificate: %s, key: %s}" % (self.tls["crt"], self.tls["key"])
+                       if self.tls else ""))
         self.proc = PROCS.spawn(["docker-registry", "serve", cfg],
                                 os.path.join(self.dir, "registry.log"), self.netns)
         deadline = time.time() + 15
@@ -282,10 +316,19 @@ class Bench:
     # contenders
 
     def insecure(self, *regs):
+        """ferry's flags for these registries: --insecure for plain HTTP, the CA for TLS."""
         out = []
         for r in regs:
-            out += ["--insecure", r.addr]
+            out += ["--insecure", r.addr] if not r.tls else []
+        if any(r.tls for r in regs):
+            out += ["--ca-file", TLS["ca"]]
         return out
+
+    @staticmethod
+    def skopeo_tls(src, dst):
+        """skopeo verifies TLS registries (the CA is in SSL_CERT_FILE)."""
+        return ([] if src.tls else ["--src-tls-verify=false"]) + \
+            ([] if dst.tls else ["--dest-tls-verify=false"])
 
     def ferry_mirror(self, key, src, dst, extra=(), want=None, netns=None):
         logf = self.logpath(key)
@@ -308,8 +351,8 @@ class Bench:
         for repo in repos:
             ns = repo.rsplit("/", 1)[0]
             argv = ["skopeo", "sync", "--all", "--preserve-digests", "--src", "docker",
-                    "--dest", "docker", "--src-tls-verify=false", "--dest-tls-verify=false",
-                    "%s/%s" % (src.addr, repo), "%s/%s" % (dst.addr, ns)]
+                    "--dest", "docker"] + self.skopeo_tls(src, dst) + \
+                ["%s/%s" % (src.addr, repo), "%s/%s" % (dst.addr, ns)]
             secs, rc, _ = run_timed(argv, logf)
             total += secs
             if rc != 0:
@@ -430,9 +473,9 @@ class Bench:
             if rep < self.a.skopeo_reps:
                 dst = self.fresh_target("skopeo")
                 logf = self.logpath("big-skopeo")
-                argv = ["skopeo", "copy", "--all", "--preserve-digests", "--src-tls-verify=false",
-                        "--dest-tls-verify=false", "docker://%s/big/blob:v1" % src.addr,
-                        "docker://%s/big/blob:v1" % dst.addr]
+                argv = ["skopeo", "copy", "--all", "--preserve-digests"] + \
+                    self.skopeo_tls(src, dst) + ["docker://%s/big/blob:v1" % src.addr,
+                                                 "docker://%s/big/blob:v1" % dst.addr]
                 t, rc, _ = run_timed(argv, logf)
                 if rc != 0:
                     self.note("big-skopeo: skopeo copy exited %d" % rc)
@@ -741,8 +784,10 @@ class Bench:
         print("ferry benchmark (%s mode, %d rep(s), median; --jobs %d; load average %.2f -> %.2f)"
               % ("quick" if self.quick else "full", self.a.reps, self.a.jobs, self.load0,
                  os.getloadavg()[0]))
-        print("  registries store on %s" % ("tmpfs (%s)" % STORAGE_ROOT if STORAGE_ROOT
-                                           else "disk (%s)" % self.work))
+        print("  registries store on %s; %s" % (
+            "tmpfs (%s)" % STORAGE_ROOT if STORAGE_ROOT else "disk (%s)" % self.work,
+            "loopback registries speak TLS (HTTP/2 offered; scaling stays plain HTTP)" if TLS
+            else "plain HTTP"))
         for name in ("small", "big", "tags", "scale"):
             if name in self.sets:
                 s = self.sets[name]
@@ -850,6 +895,9 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--storage", choices=("memory", "disk"), default="memory",
                     help="where the registries store blobs: tmpfs (default) or the work directory")
+    ap.add_argument("--tls", action="store_true",
+                    help="registries on loopback speak TLS (one test CA), verified by every "
+                         "client; HTTP/2 is offered")
     ap.add_argument("--only", default="small,big,tags,memory,scaling",
                     help="comma-separated: small,big,tags,memory,scaling (profile: profile.sh)")
     ap.add_argument("--callgrind", action="store_true", help="profile with callgrind, not perf")
@@ -865,6 +913,13 @@ def main():
     b = Bench(a)
     if a.storage == "memory":
         memory_storage(b, a)
+    if a.tls:
+        global TLS
+        try:
+            TLS = make_tls(a.workdir)
+        except BenchError as e:
+            log("error: %s" % e)
+            return 1
     b.load0 = os.getloadavg()[0]
     only = set(a.only.split(","))
     if "memory" in only:

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""seed — fast seeding of a plain-HTTP registry for ferry's benchmark.
+"""seed — fast seeding of a registry (plain HTTP or TLS) for ferry's benchmark.
 
 Much faster than pushing tag by tag: every unique blob is uploaded once
 (POST + one monolithic PUT), other repositories get it by a cross-repository
@@ -26,6 +26,7 @@ Blob contents are deterministic (seeded), so two runs seed the same digests.
 Prints one JSON object: repositories, tags, unique blobs and bytes; with
 --blobs FILE it also writes "REPO DIGEST SIZE" for every unique blob (the
 repository it was first uploaded to), which the raw-pipe reference uses.
+An https URL is verified against the CA certificates in $SSL_CERT_FILE.
 Standard library only.
 """
 import argparse
@@ -34,6 +35,7 @@ import http.client
 import json
 import queue
 import random
+import ssl
 import sys
 import threading
 import time
@@ -112,15 +114,22 @@ class Conn:
 
     def __init__(self, url):
         u = urllib.parse.urlsplit(url)
-        if u.scheme != "http":
-            raise SeedError("only plain http registries: %s" % url)
-        self.host, self.port = u.hostname, u.port or 80
+        if u.scheme not in ("http", "https"):
+            raise SeedError("not an http(s) registry: %s" % url)
+        self.host, self.port = u.hostname, u.port or (443 if u.scheme == "https" else 80)
+        # https: verified against the CAs of SSL_CERT_FILE, as OpenSSL reads it
+        self.tls = ssl.create_default_context() if u.scheme == "https" else None
         self.conn = None
+
+    def connect(self):
+        if self.tls:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=600, context=self.tls)
+        return http.client.HTTPConnection(self.host, self.port, timeout=600)
 
     def request(self, method, path, body=None, headers=None, ok=(200,)):
         for attempt in range(2):
             if self.conn is None:
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=600)
+                self.conn = self.connect()
             h = dict(headers or {})
             try:
                 if body is None:
@@ -307,7 +316,7 @@ def pipe(src_url, dst_url, blob_file, jobs):
         loc = urllib.parse.urlsplit(r.getheader("Location") or "")
         target = loc.path + "?" + (loc.query + "&" if loc.query else "") + "digest=" + digest
         if pair.src.conn is None:
-            pair.src.conn = http.client.HTTPConnection(pair.src.host, pair.src.port, timeout=600)
+            pair.src.conn = pair.src.connect()
         pair.src.conn.request("GET", "/v2/%s/blobs/%s" % (repo, digest))
         g = pair.src.conn.getresponse()
         if g.status != 200:
