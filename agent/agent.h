@@ -15,14 +15,14 @@
 typedef struct agent agent_t;
 
 typedef struct agent_opts {
-    const char *endpoint;      /* coordinator endpoint, e.g. tcp://10.0.0.5:7400 or inproc://ferry */
-    const char *agent_id;      /* NULL: hostname-pid */
-    int jobs;                  /* tasks at once (capacity), 1..1024; 0 = 8 */
+    const char *endpoint; /* coordinator endpoint, e.g. tcp://10.0.0.5:7400 or inproc://ferry */
+    const char *agent_id; /* NULL: hostname-pid */
+    int jobs;             /* tasks at once (capacity), 1..1024; 0 = 8 */
     const char *server_public; /* coordinator's CURVE public key (Z85), NULL = no CURVE */
     const char *public_key;    /* this agent's CURVE key pair (Z85) */
     const char *secret_key;
-    int grace_ms;              /* on stop: time to finish running tasks; 0 = 30 s */
-    xfer_opts_t xfer;          /* transfer tuning */
+    int grace_ms;                /* on stop: time to finish running tasks; 0 = 30 s */
+    xfer_opts_t xfer;            /* transfer tuning */
     volatile sig_atomic_t *stop; /* set to non-zero to drain and stop (signal-safe) */
 } agent_opts_t;
 

@@ -83,8 +83,15 @@ static int keygen(const char *path)
 int main(int argc, char **argv)
 {
     enum {
-        OPT_ID = 256, OPT_SERVER_KEY, OPT_KEY, OPT_GRACE, OPT_BUFFER, OPT_LOG_LEVEL, OPT_LOG_JSON,
-        OPT_INSECURE_CONTROL, OPT_CHUNK,
+        OPT_ID = 256,
+        OPT_SERVER_KEY,
+        OPT_KEY,
+        OPT_GRACE,
+        OPT_BUFFER,
+        OPT_LOG_LEVEL,
+        OPT_LOG_JSON,
+        OPT_INSECURE_CONTROL,
+        OPT_CHUNK,
     };
     static const struct option options[] = {
         {"connect", required_argument, NULL, 'c'},
@@ -187,7 +194,8 @@ int main(int argc, char **argv)
     ferry_err_t err;
     if (server_key_file) {
         if (!key_file) {
-            fprintf(stderr, "ferry-agent: --server-key needs --key (make one with `ferry-agent keygen FILE`)\n");
+            fprintf(stderr, "ferry-agent: --server-key needs --key (make one with `ferry-agent "
+                            "keygen FILE`)\n");
             return 2;
         }
         if (proto_key_read(server_key_file, server_pub, NULL, &err) < 0 ||

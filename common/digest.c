@@ -6,9 +6,9 @@
 #include <string.h>
 
 struct digest_ctx {
-    EVP_MD_CTX *md_ctx;   /* OpenSSL hashing state */
-    const EVP_MD *md;     /* the algorithm */
-    char algorithm[8];    /* "sha256" or "sha512" */
+    EVP_MD_CTX *md_ctx; /* OpenSSL hashing state */
+    const EVP_MD *md;   /* the algorithm */
+    char algorithm[8];  /* "sha256" or "sha512" */
 };
 
 static size_t digest_hex_len(const char *algorithm, size_t alg_len)

@@ -43,19 +43,32 @@ void ferry_err_clear(ferry_err_t *err)
 const char *ferry_code_name(int code)
 {
     switch (code) {
-    case FERRY_OK: return "ok";
-    case FERRY_EINVAL: return "invalid";
-    case FERRY_ENOMEM: return "no-memory";
-    case FERRY_ENOTFOUND: return "not-found";
-    case FERRY_EAUTH: return "auth";
-    case FERRY_ERETRY: return "retryable";
-    case FERRY_EDIGEST: return "digest-mismatch";
-    case FERRY_ETOOBIG: return "too-big";
-    case FERRY_EUNSUPPORTED: return "unsupported";
-    case FERRY_EIO: return "io";
-    case FERRY_EPROTO: return "protocol";
-    case FERRY_ECANCELED: return "canceled";
-    case FERRY_EEXIST: return "exists";
+    case FERRY_OK:
+        return "ok";
+    case FERRY_EINVAL:
+        return "invalid";
+    case FERRY_ENOMEM:
+        return "no-memory";
+    case FERRY_ENOTFOUND:
+        return "not-found";
+    case FERRY_EAUTH:
+        return "auth";
+    case FERRY_ERETRY:
+        return "retryable";
+    case FERRY_EDIGEST:
+        return "digest-mismatch";
+    case FERRY_ETOOBIG:
+        return "too-big";
+    case FERRY_EUNSUPPORTED:
+        return "unsupported";
+    case FERRY_EIO:
+        return "io";
+    case FERRY_EPROTO:
+        return "protocol";
+    case FERRY_ECANCELED:
+        return "canceled";
+    case FERRY_EEXIST:
+        return "exists";
     }
     return "unknown";
 }

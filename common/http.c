@@ -28,52 +28,52 @@ typedef struct http_timer {
 } http_timer_t;
 
 struct http_loop {
-    CURLM *multi;          /* the multi handle driving every request */
-    http_req_t *running;   /* doubly linked list of started requests */
-    int n_running;         /* length of that list */
-    http_timer_t *timers;  /* pending timers, unordered */
-    size_t n_timers;       /* count */
-    size_t cap_timers;     /* allocated */
-    uint64_t next_timer;   /* id of the next timer */
-    int epfd;              /* epoll set of the sockets curl waits on */
-    int64_t curl_due_ms;   /* when curl wants CURL_SOCKET_TIMEOUT, -1 never */
-    struct pollfd *pfds;   /* [epfd, extra fds...] for poll() */
-    unsigned cap_pfds;     /* allocated */
-    bool http1;            /* never HTTP/2 (http_loop_set_http1) */
+    CURLM *multi;         /* the multi handle driving every request */
+    http_req_t *running;  /* doubly linked list of started requests */
+    int n_running;        /* length of that list */
+    http_timer_t *timers; /* pending timers, unordered */
+    size_t n_timers;      /* count */
+    size_t cap_timers;    /* allocated */
+    uint64_t next_timer;  /* id of the next timer */
+    int epfd;             /* epoll set of the sockets curl waits on */
+    int64_t curl_due_ms;  /* when curl wants CURL_SOCKET_TIMEOUT, -1 never */
+    struct pollfd *pfds;  /* [epfd, extra fds...] for poll() */
+    unsigned cap_pfds;    /* allocated */
+    bool http1;           /* never HTTP/2 (http_loop_set_http1) */
 };
 
 struct http_req {
-    CURL *easy;                   /* the transfer */
-    http_loop_t *loop;            /* loop it runs on, NULL when not running */
-    http_req_t *prev, *next;      /* siblings in loop->running */
-    char *method;                 /* request method */
-    char *url;                    /* request URL */
-    struct curl_slist *headers;   /* request headers */
-    const char *body_mem;         /* borrowed in-memory body */
-    size_t body_mem_len;          /* its length */
-    size_t body_mem_off;          /* bytes handed to curl so far */
-    bool has_body;                /* a body (memory or stream) was set */
-    int64_t body_len;             /* Content-Length of the body */
-    http_source_fn source;        /* streaming body source */
-    void *source_ud;              /* its argument */
-    http_sink_fn sink;            /* streaming response sink */
-    void *sink_ud;                /* its argument */
-    bool verify;                  /* verify TLS peer and host */
-    char *ca_file;                /* CA bundle path */
-    char *ca_pem;                 /* CA bundle text */
-    bool follow;                  /* follow redirects */
-    long connect_s, stall_s;      /* timeouts */
-    http_done_fn done;            /* completion callback */
-    void *done_ud;                /* its argument */
-    bool resume_pending;          /* http_req_resume() was called */
-    bool too_big;                 /* the memory body hit its cap */
-    bool sink_aborted;            /* the sink asked to abort */
-    int result;                   /* 0 or FERRY_E* for transport errors */
-    int status;                   /* HTTP status of the last response */
-    int64_t sent, received;       /* body bytes moved */
-    fbuf_t body;                  /* in-memory response body */
-    fbuf_t resp_headers;          /* "name: value\n" lines of the last response */
-    char errbuf[CURL_ERROR_SIZE]; /* curl's error text */
+    CURL *easy;                       /* the transfer */
+    http_loop_t *loop;                /* loop it runs on, NULL when not running */
+    http_req_t *prev, *next;          /* siblings in loop->running */
+    char *method;                     /* request method */
+    char *url;                        /* request URL */
+    struct curl_slist *headers;       /* request headers */
+    const char *body_mem;             /* borrowed in-memory body */
+    size_t body_mem_len;              /* its length */
+    size_t body_mem_off;              /* bytes handed to curl so far */
+    bool has_body;                    /* a body (memory or stream) was set */
+    int64_t body_len;                 /* Content-Length of the body */
+    http_source_fn source;            /* streaming body source */
+    void *source_ud;                  /* its argument */
+    http_sink_fn sink;                /* streaming response sink */
+    void *sink_ud;                    /* its argument */
+    bool verify;                      /* verify TLS peer and host */
+    char *ca_file;                    /* CA bundle path */
+    char *ca_pem;                     /* CA bundle text */
+    bool follow;                      /* follow redirects */
+    long connect_s, stall_s;          /* timeouts */
+    http_done_fn done;                /* completion callback */
+    void *done_ud;                    /* its argument */
+    bool resume_pending;              /* http_req_resume() was called */
+    bool too_big;                     /* the memory body hit its cap */
+    bool sink_aborted;                /* the sink asked to abort */
+    int result;                       /* 0 or FERRY_E* for transport errors */
+    int status;                       /* HTTP status of the last response */
+    int64_t sent, received;           /* body bytes moved */
+    fbuf_t body;                      /* in-memory response body */
+    fbuf_t resp_headers;              /* "name: value\n" lines of the last response */
+    char errbuf[CURL_ERROR_SIZE];     /* curl's error text */
     char error[CURL_ERROR_SIZE + 64]; /* our error text */
 };
 
@@ -290,7 +290,8 @@ static void req_finish(http_req_t *req, CURLcode code)
         default:
             req->result = FERRY_ERETRY;
         }
-        snprintf(req->error, sizeof req->error, "%s", req->errbuf[0] ? req->errbuf : curl_easy_strerror(code));
+        snprintf(req->error, sizeof req->error, "%s",
+                 req->errbuf[0] ? req->errbuf : curl_easy_strerror(code));
     }
 }
 
@@ -370,7 +371,8 @@ static int cselect_bits(uint32_t events)
  * socket was handed over). A socket closed by curl while handling an earlier
  * one of the batch is ignored by curl; a reused descriptor number at worst
  * gets a spurious wake-up, which curl tolerates. */
-static void loop_drive(http_loop_t *loop, int timeout_ms, struct curl_waitfd *extra, unsigned n_extra)
+static void loop_drive(http_loop_t *loop, int timeout_ms, struct curl_waitfd *extra,
+                       unsigned n_extra)
 {
     int wait = loop_wait_ms(loop, timeout_ms);
     struct epoll_event evs[LOOP_MAX_EVENTS];
@@ -649,7 +651,8 @@ static int req_configure(http_req_t *req)
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(m, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->has_body ? req->body_len : 0));
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(req->has_body ? req->body_len : 0));
         if (req->has_body) {
             curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
             curl_easy_setopt(e, CURLOPT_READDATA, req);
@@ -658,7 +661,8 @@ static int req_configure(http_req_t *req)
         }
     } else if (strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0) {
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)(req->has_body ? req->body_len : 0));
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
+                         (curl_off_t)(req->has_body ? req->body_len : 0));
         curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(e, CURLOPT_READDATA, req);
         if (strcmp(m, "PATCH") == 0)

@@ -132,7 +132,8 @@ int link_next(const char *value, char **url_out, ferry_err_t *err)
     if (!value)
         return 0;
     if (strnlen(value, LINK_VALUE_MAX + 1) > LINK_VALUE_MAX)
-        return ferry_err_set(err, FERRY_EINVAL, "Link header is longer than %d bytes", LINK_VALUE_MAX);
+        return ferry_err_set(err, FERRY_EINVAL, "Link header is longer than %d bytes",
+                             LINK_VALUE_MAX);
     link_parser_t ps = {.start = value, .p = value, .err = err};
     for (;;) {
         while (*ps.p == ',' || *ps.p == ' ' || *ps.p == '\t')
@@ -185,7 +186,8 @@ static int url_check_text(const char *what, const char *text, ferry_err_t *err)
         return ferry_err_set(err, FERRY_EINVAL, "missing %s URL", what);
     size_t len = strnlen(text, LINK_URL_MAX + 1);
     if (len > LINK_URL_MAX)
-        return ferry_err_set(err, FERRY_EINVAL, "%s URL is longer than %d bytes", what, LINK_URL_MAX);
+        return ferry_err_set(err, FERRY_EINVAL, "%s URL is longer than %d bytes", what,
+                             LINK_URL_MAX);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)text[i];
         if (c <= 0x20 || c == 0x7f)
@@ -233,8 +235,8 @@ int url_resolve(const char *base, const char *ref, char **out, ferry_err_t *err)
         goto out;
     }
     if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
-        rc = ferry_err_set(err, FERRY_EINVAL, "refusing a URL with scheme '%.16s': only http and https",
-                           scheme);
+        rc = ferry_err_set(err, FERRY_EINVAL,
+                           "refusing a URL with scheme '%.16s': only http and https", scheme);
         goto out;
     }
     if (curl_url_get(url, CURLUPART_USER, &user, 0) == CURLUE_OK ||

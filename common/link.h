@@ -7,7 +7,7 @@
 
 /* Longest Link header value and longest URL accepted. */
 #define LINK_VALUE_MAX 65536
-#define LINK_URL_MAX 32768
+#define LINK_URL_MAX   32768
 
 /* Finds the URL of the first link whose rel (one of its space-separated
  * relation types, case-insensitive) is "next" in a Link header value, which may

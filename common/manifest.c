@@ -16,13 +16,13 @@
 #define MANIFEST_PATH_MAX 64
 
 #define MANIFEST_SCHEMA1_JSON "application/vnd.docker.distribution.manifest.v1+json"
-#define MANIFEST_SCHEMA1_JWS "application/vnd.docker.distribution.manifest.v1+prettyjws"
+#define MANIFEST_SCHEMA1_JWS  "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
 /* What a descriptor describes, which decides the fields it may carry. */
 enum manifest_role {
-    MANIFEST_ROLE_CONFIG,  /* an image's config, or a subject */
-    MANIFEST_ROLE_LAYER,   /* an image layer: may be foreign */
-    MANIFEST_ROLE_CHILD,   /* an index entry: may have a platform */
+    MANIFEST_ROLE_CONFIG, /* an image's config, or a subject */
+    MANIFEST_ROLE_LAYER,  /* an image layer: may be foreign */
+    MANIFEST_ROLE_CHILD,  /* an index entry: may have a platform */
 };
 
 static const struct {
@@ -196,8 +196,8 @@ static json_t *manifest_field(const json_t *obj, const char *key)
  * Messages name the field as "<path>.<key>", or "<key>" when path is empty.
  * Strings are bounded and free of control characters, since they end up in
  * reports and logs. */
-static int manifest_get_string(const json_t *obj, const char *path, const char *key,
-                               bool required, char **out, ferry_err_t *err)
+static int manifest_get_string(const json_t *obj, const char *path, const char *key, bool required,
+                               char **out, ferry_err_t *err)
 {
     const char *dot = *path ? "." : "";
     json_t *v = manifest_field(obj, key);
@@ -208,8 +208,8 @@ static int manifest_get_string(const json_t *obj, const char *path, const char *
         return 0;
     }
     if (!json_is_string(v))
-        return ferry_err_set(err, FERRY_EINVAL, "%s%s%s: must be a string, got %s", path, dot,
-                             key, manifest_json_type(v));
+        return ferry_err_set(err, FERRY_EINVAL, "%s%s%s: must be a string, got %s", path, dot, key,
+                             manifest_json_type(v));
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
     if (required && n == 0)
@@ -268,10 +268,11 @@ static int manifest_parse_urls(const json_t *obj, const char *path, manifest_des
                              manifest_json_type(urls));
     size_t i;
     json_t *url;
-    json_array_foreach(urls, i, url) {
+    json_array_foreach(urls, i, url)
+    {
         if (!json_is_string(url))
-            return ferry_err_set(err, FERRY_EINVAL, "%s.urls[%zu]: must be a string, got %s",
-                                 path, i, manifest_json_type(url));
+            return ferry_err_set(err, FERRY_EINVAL, "%s.urls[%zu]: must be a string, got %s", path,
+                                 i, manifest_json_type(url));
     }
     d->foreign = json_array_size(urls) > 0 && manifest_is_foreign_type(d->media_type);
     return 0;
@@ -342,7 +343,8 @@ static int manifest_parse_list(const json_t *root, const char *key, bool require
                              manifest_json_type(arr));
     size_t i;
     json_t *item;
-    json_array_foreach(arr, i, item) {
+    json_array_foreach(arr, i, item)
+    {
         char path[MANIFEST_PATH_MAX];
         snprintf(path, sizeof path, "%s[%zu]", key, i);
         (*n_done)++;
@@ -381,8 +383,8 @@ static int manifest_parse_image(manifest_t *m, const json_t *root, ferry_err_t *
     m->config_media_type = strdup(m->blobs[0].media_type);
     if (!m->config_media_type)
         return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-    return manifest_parse_list(root, "layers", layers_required, MANIFEST_ROLE_LAYER,
-                               m->blobs + 1, &m->n_blobs, err);
+    return manifest_parse_list(root, "layers", layers_required, MANIFEST_ROLE_LAYER, m->blobs + 1,
+                               &m->n_blobs, err);
 }
 
 static int manifest_parse_index(manifest_t *m, const json_t *root, ferry_err_t *err)

@@ -186,7 +186,8 @@ static int ref_validate_port(const char *port, size_t len, const char *host, fer
             value = value * 10 + (port[i] - '0');
     }
     if (!ok || value < 1 || value > 65535)
-        return ferry_err_set(err, FERRY_EINVAL, "invalid port in registry host '%s': must be 1-65535",
+        return ferry_err_set(err, FERRY_EINVAL,
+                             "invalid port in registry host '%s': must be 1-65535",
                              ref_show(host, strlen(host), show));
     return 0;
 }
@@ -199,7 +200,8 @@ static int ref_validate_hostname(const char *name, size_t len, const char *host,
         return ferry_err_set(err, FERRY_EINVAL, "registry host '%s' has an empty host name",
                              ref_show(host, strlen(host), show));
     if (len > 253)
-        return ferry_err_set(err, FERRY_EINVAL, "registry host name '%s' is longer than 253 characters",
+        return ferry_err_set(err, FERRY_EINVAL,
+                             "registry host name '%s' is longer than 253 characters",
                              ref_show(host, strlen(host), show));
     size_t label_start = 0;
     bool last_label_numeric = true;
@@ -280,9 +282,10 @@ int ref_validate_host(const char *host, ferry_err_t *err)
         const char *colon = memchr(host, ':', len);
         size_t name_len = colon ? (size_t)(colon - host) : len;
         if (colon && strchr(colon + 1, ':'))
-            return ferry_err_set(err, FERRY_EINVAL,
-                                 "registry host '%s' has several ':' (IPv6 addresses need [brackets])",
-                                 ref_show(host, len, show));
+            return ferry_err_set(
+                err, FERRY_EINVAL,
+                "registry host '%s' has several ':' (IPv6 addresses need [brackets])",
+                ref_show(host, len, show));
         int rc = ref_validate_hostname(host, name_len, host, err);
         if (rc)
             return rc;

@@ -23,8 +23,8 @@
 #define REG_PAGE_MAX (8 * 1024 * 1024)
 /* Token answers and tokens themselves are small; refuse what is not. */
 #define REG_TOKEN_BODY_MAX (64 * 1024)
-#define REG_TOKEN_MAX (16 * 1024)
-#define REG_TOKENS_MAX 256
+#define REG_TOKEN_MAX      (16 * 1024)
+#define REG_TOKENS_MAX     256
 
 enum reg_auth_mode { AUTH_UNKNOWN = 0, AUTH_NONE, AUTH_BASIC, AUTH_BEARER };
 
@@ -53,59 +53,59 @@ typedef struct reg_token {
 } reg_token_t;
 
 struct reg {
-    http_loop_t *loop;         /* borrowed event loop */
-    char *host;                /* "host[:port]" */
-    char *base_url;            /* "https://host[:port]" */
-    bool tls_verify;           /* verify certificates */
-    char *ca_file, *ca_pem;    /* CA for verification */
-    char *basic_header;        /* "Authorization: Basic ..." when credentials were given; secret */
-    bool has_creds;            /* username was given */
-    char *username;            /* for messages */
-    double qps;                /* request rate limit, 0 = none */
-    int64_t next_slot_ms;      /* earliest time of the next request under the limit */
-    retry_policy_t retry;      /* backoff policy */
-    uint64_t rng;              /* jitter state */
-    int auth_mode;             /* enum reg_auth_mode */
-    char *realm, *service;     /* Bearer challenge */
+    http_loop_t *loop;      /* borrowed event loop */
+    char *host;             /* "host[:port]" */
+    char *base_url;         /* "https://host[:port]" */
+    bool tls_verify;        /* verify certificates */
+    char *ca_file, *ca_pem; /* CA for verification */
+    char *basic_header;     /* "Authorization: Basic ..." when credentials were given; secret */
+    bool has_creds;         /* username was given */
+    char *username;         /* for messages */
+    double qps;             /* request rate limit, 0 = none */
+    int64_t next_slot_ms;   /* earliest time of the next request under the limit */
+    retry_policy_t retry;   /* backoff policy */
+    uint64_t rng;           /* jitter state */
+    int auth_mode;          /* enum reg_auth_mode */
+    char *realm, *service;  /* Bearer challenge */
     reg_token_t tokens[REG_TOKENS_MAX]; /* token cache */
     size_t n_tokens;
-    reg_op_t *ops;             /* running operations */
-    uint64_t requests;         /* requests sent */
+    reg_op_t *ops;     /* running operations */
+    uint64_t requests; /* requests sent */
 };
 
 struct reg_op {
-    reg_t *reg;                 /* client; NULL after reg_destroy */
-    reg_op_t *prev, *next;      /* siblings in reg->ops */
-    int kind;                   /* enum op_kind */
-    char *method;               /* HTTP method */
-    char *url;                  /* current URL */
-    char *what;                 /* "GET manifest ns/repo:tag on host" for messages */
-    char *scope;                /* auth scopes, space-separated, or NULL */
-    char *repo;                 /* repository */
-    char *ref;                  /* tag or digest */
-    char *content_type;         /* request Content-Type */
-    char *content_range;        /* request Content-Range */
-    int64_t range_from;         /* Range request offset, 0 = none */
-    const void *body;           /* borrowed request body */
+    reg_t *reg;            /* client; NULL after reg_destroy */
+    reg_op_t *prev, *next; /* siblings in reg->ops */
+    int kind;              /* enum op_kind */
+    char *method;          /* HTTP method */
+    char *url;             /* current URL */
+    char *what;            /* "GET manifest ns/repo:tag on host" for messages */
+    char *scope;           /* auth scopes, space-separated, or NULL */
+    char *repo;            /* repository */
+    char *ref;             /* tag or digest */
+    char *content_type;    /* request Content-Type */
+    char *content_range;   /* request Content-Range */
+    int64_t range_from;    /* Range request offset, 0 = none */
+    const void *body;      /* borrowed request body */
     size_t body_len;
     bool has_body;
-    http_source_fn source;      /* streamed request body */
+    http_source_fn source; /* streamed request body */
     void *source_ud;
     int64_t source_len;
-    http_sink_fn sink;          /* streamed response body */
+    http_sink_fn sink; /* streamed response body */
     void *sink_ud;
-    int64_t skipped;            /* bytes dropped from a 200 answer to a Range request */
-    char *expect_digest;        /* digest an upload must end with */
-    http_req_t *req;            /* current request */
-    http_req_t *token_req;      /* running token fetch */
-    char *token_scope;          /* scope of that fetch */
-    uint64_t timer;             /* pending timer id, 0 = none */
-    bool slot_reserved;         /* waiting for a slot reserved under --qps */
-    int attempts;               /* requests sent for the current page or step */
-    int requests;               /* requests sent for this op in all */
-    int auth_retries;           /* 401 answers handled */
-    int64_t started_ms;         /* when the op started */
-    reg_done_fn done;           /* completion callback */
+    int64_t skipped;       /* bytes dropped from a 200 answer to a Range request */
+    char *expect_digest;   /* digest an upload must end with */
+    http_req_t *req;       /* current request */
+    http_req_t *token_req; /* running token fetch */
+    char *token_scope;     /* scope of that fetch */
+    uint64_t timer;        /* pending timer id, 0 = none */
+    bool slot_reserved;    /* waiting for a slot reserved under --qps */
+    int attempts;          /* requests sent for the current page or step */
+    int requests;          /* requests sent for this op in all */
+    int auth_retries;      /* 401 answers handled */
+    int64_t started_ms;    /* when the op started */
+    reg_done_fn done;      /* completion callback */
     void *ud;
     /* results */
     bool finished;
@@ -402,7 +402,8 @@ static void on_token(http_req_t *req, void *ud)
     }
     int64_t lifetime = 60;
     json_t *exp = json_object_get(doc, "expires_in");
-    if (json_is_integer(exp) && json_integer_value(exp) > 0 && json_integer_value(exp) < 365 * 86400)
+    if (json_is_integer(exp) && json_integer_value(exp) > 0 &&
+        json_integer_value(exp) < 365 * 86400)
         lifetime = json_integer_value(exp);
     rc = token_store(reg, op->token_scope, token, lifetime);
     if (rc < 0)
@@ -439,7 +440,8 @@ static int token_fetch(reg_op_t *op, const char *scope)
         rc = FERRY_ENOMEM;
     char *save = NULL;
     bool first_param = !reg->service && !strchr(reg->realm, '?');
-    for (char *s = scopes ? strtok_r(scopes, " ", &save) : NULL; rc == 0 && s; s = strtok_r(NULL, " ", &save)) {
+    for (char *s = scopes ? strtok_r(scopes, " ", &save) : NULL; rc == 0 && s;
+         s = strtok_r(NULL, " ", &save)) {
         rc = fbuf_puts(&url, first_param ? "?scope=" : "&scope=");
         first_param = false;
         if (rc == 0)
@@ -512,7 +514,8 @@ static void op_schedule(reg_op_t *op, int64_t delay_ms)
 static int names_add(reg_op_t *op, const char *name)
 {
     if (op->n_names >= REG_LIST_MAX)
-        return ferry_err_set(&op->err, FERRY_ETOOBIG, "%s: more than %d names", op->what, REG_LIST_MAX);
+        return ferry_err_set(&op->err, FERRY_ETOOBIG, "%s: more than %d names", op->what,
+                             REG_LIST_MAX);
     if (op->n_names == op->cap_names) {
         size_t cap = op->cap_names ? op->cap_names * 2 : 64;
         char **n = realloc(op->names, cap * sizeof *n);
@@ -590,9 +593,11 @@ static int op_list_page(reg_op_t *op, http_req_t *req)
     }
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         if (!json_is_string(v)) {
-            rc = ferry_err_set(&op->err, FERRY_EPROTO, "%s: %s[%zu] is not a string", op->what, key, i);
+            rc = ferry_err_set(&op->err, FERRY_EPROTO, "%s: %s[%zu] is not a string", op->what, key,
+                               i);
             goto out;
         }
         rc = names_add(op, json_string_value(v));
@@ -625,7 +630,8 @@ out:
 static int op_check_digest_header(reg_op_t *op, http_req_t *req, const char *expected)
 {
     const char *hdr = http_req_header_get(req, "Docker-Content-Digest");
-    if (!hdr || !expected || strncmp(hdr, "sha256:", 7) != 0 || strncmp(expected, "sha256:", 7) != 0)
+    if (!hdr || !expected || strncmp(hdr, "sha256:", 7) != 0 ||
+        strncmp(expected, "sha256:", 7) != 0)
         return 0;
     if (strcmp(hdr, expected) != 0)
         return ferry_err_set(&op->err, FERRY_EDIGEST,
@@ -1032,8 +1038,9 @@ reg_op_t *reg_catalog(reg_t *reg, int page_size, reg_done_fn done, void *ud)
 
 reg_op_t *reg_tags_list(reg_t *reg, const char *repo, int page_size, reg_done_fn done, void *ud)
 {
-    char *url = page_size > 0 ? str_printf("%s/v2/%s/tags/list?n=%d", reg->base_url, repo, page_size)
-                              : str_printf("%s/v2/%s/tags/list", reg->base_url, repo);
+    char *url = page_size > 0
+                    ? str_printf("%s/v2/%s/tags/list?n=%d", reg->base_url, repo, page_size)
+                    : str_printf("%s/v2/%s/tags/list", reg->base_url, repo);
     return op_start(op_new(reg, OP_TAGS, "GET", url, str_printf("tags of %s/%s", reg->host, repo),
                            repo, NULL, scope_pull(repo), done, ud));
 }
@@ -1043,7 +1050,8 @@ static const char *ref_sep(const char *ref)
     return strchr(ref, ':') ? "@" : ":";
 }
 
-reg_op_t *reg_manifest_get(reg_t *reg, const char *repo, const char *ref, reg_done_fn done, void *ud)
+reg_op_t *reg_manifest_get(reg_t *reg, const char *repo, const char *ref, reg_done_fn done,
+                           void *ud)
 {
     return op_start(op_new(reg, OP_MANIFEST_GET, "GET",
                            str_printf("%s/v2/%s/manifests/%s", reg->base_url, repo, ref),
@@ -1051,7 +1059,8 @@ reg_op_t *reg_manifest_get(reg_t *reg, const char *repo, const char *ref, reg_do
                            repo, ref, scope_pull(repo), done, ud));
 }
 
-reg_op_t *reg_manifest_head(reg_t *reg, const char *repo, const char *ref, reg_done_fn done, void *ud)
+reg_op_t *reg_manifest_head(reg_t *reg, const char *repo, const char *ref, reg_done_fn done,
+                            void *ud)
 {
     return op_start(op_new(reg, OP_MANIFEST_HEAD, "HEAD",
                            str_printf("%s/v2/%s/manifests/%s", reg->base_url, repo, ref),
@@ -1075,7 +1084,8 @@ reg_op_t *reg_manifest_put(reg_t *reg, const char *repo, const char *ref, const 
     return op_start(op);
 }
 
-reg_op_t *reg_referrers(reg_t *reg, const char *repo, const char *digest, reg_done_fn done, void *ud)
+reg_op_t *reg_referrers(reg_t *reg, const char *repo, const char *digest, reg_done_fn done,
+                        void *ud)
 {
     return op_start(op_new(reg, OP_REFERRERS, "GET",
                            str_printf("%s/v2/%s/referrers/%s", reg->base_url, repo, digest),
@@ -1083,7 +1093,8 @@ reg_op_t *reg_referrers(reg_t *reg, const char *repo, const char *digest, reg_do
                            digest, scope_pull(repo), done, ud));
 }
 
-reg_op_t *reg_blob_head(reg_t *reg, const char *repo, const char *digest, reg_done_fn done, void *ud)
+reg_op_t *reg_blob_head(reg_t *reg, const char *repo, const char *digest, reg_done_fn done,
+                        void *ud)
 {
     return op_start(op_new(reg, OP_BLOB_HEAD, "HEAD",
                            str_printf("%s/v2/%s/blobs/%s", reg->base_url, repo, digest),
@@ -1117,13 +1128,12 @@ reg_op_t *reg_upload_start(reg_t *reg, const char *repo, reg_done_fn done, void 
 reg_op_t *reg_blob_mount(reg_t *reg, const char *repo, const char *digest, const char *from_repo,
                          reg_done_fn done, void *ud)
 {
-    return op_start(op_new(reg, OP_MOUNT, "POST",
-                           str_printf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s", reg->base_url,
-                                      repo, digest, from_repo),
-                           str_printf("mount %s from %s into %s/%s", digest, from_repo, reg->host, repo),
-                           repo, digest,
-                           str_printf("repository:%s:pull,push repository:%s:pull", repo, from_repo),
-                           done, ud));
+    return op_start(op_new(
+        reg, OP_MOUNT, "POST",
+        str_printf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s", reg->base_url, repo, digest,
+                   from_repo),
+        str_printf("mount %s from %s into %s/%s", digest, from_repo, reg->host, repo), repo, digest,
+        str_printf("repository:%s:pull,push repository:%s:pull", repo, from_repo), done, ud));
 }
 
 static char *location_path(const char *location)
@@ -1133,8 +1143,8 @@ static char *location_path(const char *location)
 }
 
 reg_op_t *reg_upload_patch(reg_t *reg, const char *repo, const char *location, int64_t offset,
-                           int64_t length, http_source_fn source, void *source_ud,
-                           reg_done_fn done, void *ud)
+                           int64_t length, http_source_fn source, void *source_ud, reg_done_fn done,
+                           void *ud)
 {
     char *path = location_path(location);
     reg_op_t *op = op_new(reg, OP_PATCH, "PATCH", strdup(location),
@@ -1148,7 +1158,8 @@ reg_op_t *reg_upload_patch(reg_t *reg, const char *repo, const char *location, i
     op->source_ud = source_ud;
     op->source_len = length;
     op->content_type = strdup("application/octet-stream");
-    op->content_range = str_printf("%lld-%lld", (long long)offset, (long long)(offset + length - 1));
+    op->content_range =
+        str_printf("%lld-%lld", (long long)offset, (long long)(offset + length - 1));
     return op_start(op);
 }
 

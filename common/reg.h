@@ -32,7 +32,7 @@ typedef struct reg_opts {
     const char *ca_pem;   /* CA bundle text, or NULL */
     const char *username; /* NULL for anonymous */
     const char *password;
-    double qps;           /* registry API requests per second, 0 = unlimited */
+    double qps;                  /* registry API requests per second, 0 = unlimited */
     const retry_policy_t *retry; /* NULL = retry_policy_default */
 } reg_opts_t;
 
@@ -50,7 +50,8 @@ uint64_t reg_request_count(const reg_t *reg);
 
 /* GET /v2/: reachability and credentials. */
 reg_op_t *reg_ping(reg_t *reg, reg_done_fn done, void *ud);
-/* Every repository in the catalog, following Link pagination (page_size per page, 0 = server default). */
+/* Every repository in the catalog, following Link pagination (page_size per page, 0 = server
+ * default). */
 reg_op_t *reg_catalog(reg_t *reg, int page_size, reg_done_fn done, void *ud);
 /* Every tag of a repository, following Link pagination. */
 reg_op_t *reg_tags_list(reg_t *reg, const char *repo, int page_size, reg_done_fn done, void *ud);
@@ -58,18 +59,22 @@ reg_op_t *reg_tags_list(reg_t *reg, const char *repo, int page_size, reg_done_fn
 /* Manifest by tag or digest. The bytes are kept exactly; their digest is
  * verified against the reference when it is a digest and against
  * Docker-Content-Digest when the registry sends one; bodies over 4 MiB fail. */
-reg_op_t *reg_manifest_get(reg_t *reg, const char *repo, const char *ref, reg_done_fn done, void *ud);
+reg_op_t *reg_manifest_get(reg_t *reg, const char *repo, const char *ref, reg_done_fn done,
+                           void *ud);
 /* HEAD of a manifest: digest, media type and size; FERRY_ENOTFOUND when absent. */
-reg_op_t *reg_manifest_head(reg_t *reg, const char *repo, const char *ref, reg_done_fn done, void *ud);
+reg_op_t *reg_manifest_head(reg_t *reg, const char *repo, const char *ref, reg_done_fn done,
+                            void *ud);
 /* PUT of exact manifest bytes (borrowed until done) under a tag or digest. */
 reg_op_t *reg_manifest_put(reg_t *reg, const char *repo, const char *ref, const char *media_type,
                            const void *body, size_t len, reg_done_fn done, void *ud);
 /* Referrers of a digest (OCI 1.1): the index body; FERRY_ENOTFOUND when the
  * registry lacks the API. */
-reg_op_t *reg_referrers(reg_t *reg, const char *repo, const char *digest, reg_done_fn done, void *ud);
+reg_op_t *reg_referrers(reg_t *reg, const char *repo, const char *digest, reg_done_fn done,
+                        void *ud);
 
 /* HEAD of a blob: reg_op_exists() and reg_op_size(); absent is not an error. */
-reg_op_t *reg_blob_head(reg_t *reg, const char *repo, const char *digest, reg_done_fn done, void *ud);
+reg_op_t *reg_blob_head(reg_t *reg, const char *repo, const char *digest, reg_done_fn done,
+                        void *ud);
 /* GET of a blob from byte offset (Range when > 0), streamed to sink;
  * redirects are followed without credentials. reg_op_status() tells 200 or 206.
  * With sink NULL the blob is read into memory (at most 1 MiB: configs) and
@@ -87,8 +92,8 @@ reg_op_t *reg_blob_mount(reg_t *reg, const char *repo, const char *digest, const
 /* PATCH of length bytes at offset, streamed from source. reg_op_location()
  * is the next upload URL and reg_op_range_end() the last byte stored. */
 reg_op_t *reg_upload_patch(reg_t *reg, const char *repo, const char *location, int64_t offset,
-                           int64_t length, http_source_fn source, void *source_ud,
-                           reg_done_fn done, void *ud);
+                           int64_t length, http_source_fn source, void *source_ud, reg_done_fn done,
+                           void *ud);
 /* GET of an upload's status: reg_op_range_end() is the last byte stored (-1
  * when none), reg_op_location() the URL to go on with. */
 reg_op_t *reg_upload_status(reg_t *reg, const char *repo, const char *location, reg_done_fn done,
@@ -114,9 +119,9 @@ int reg_op_status(const reg_op_t *op);
 const char *reg_op_body(const reg_op_t *op, size_t *len_out);
 /* Takes the body; caller frees. */
 char *reg_op_steal_body(reg_op_t *op, size_t *len_out);
-const char *reg_op_digest(const reg_op_t *op);       /* manifest digest */
-const char *reg_op_media_type(const reg_op_t *op);   /* Content-Type without parameters */
-int64_t reg_op_size(const reg_op_t *op);             /* Content-Length, -1 unknown */
+const char *reg_op_digest(const reg_op_t *op);     /* manifest digest */
+const char *reg_op_media_type(const reg_op_t *op); /* Content-Type without parameters */
+int64_t reg_op_size(const reg_op_t *op);           /* Content-Length, -1 unknown */
 bool reg_op_exists(const reg_op_t *op);
 bool reg_op_mounted(const reg_op_t *op);
 const char *reg_op_location(const reg_op_t *op);

@@ -30,7 +30,8 @@ static size_t regerr_utf8_len(const unsigned char *s, size_t n)
         if ((s[i] & 0xc0) != 0x80)
             return 0;
     /* Overlong and out-of-range forms of 3- and 4-byte sequences. */
-    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xf0 && s[1] < 0x90) ||
+        (s[0] == 0xf4 && s[1] > 0x8f))
         return 0;
     return want;
 }
@@ -53,7 +54,8 @@ static void regerr_clean(const char *src, size_t n, char *dst, size_t dst_size)
             continue;
         }
         size_t seq = regerr_utf8_len(s + i, n - i);
-        bool drop = seq == 0 || s[i] < 0x20 || s[i] == 0x7f || (seq == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0);
+        bool drop = seq == 0 || s[i] < 0x20 || s[i] == 0x7f ||
+                    (seq == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0);
         if (drop) {
             i += seq ? seq : 1;
             continue;

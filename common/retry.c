@@ -29,8 +29,9 @@ int64_t retry_delay_ms(const retry_policy_t *p, int attempt, int64_t retry_after
                        uint64_t *rng_state)
 {
     const retry_policy_t *policy = p ? p : &retry_policy_default;
-    int64_t cap = policy->max_ms > 0 && policy->max_ms < RETRY_DELAY_CEILING_MS ? policy->max_ms
-                                                                                  : RETRY_DELAY_CEILING_MS;
+    int64_t cap = policy->max_ms > 0 && policy->max_ms < RETRY_DELAY_CEILING_MS
+                      ? policy->max_ms
+                      : RETRY_DELAY_CEILING_MS;
     int64_t delay = policy->base_ms > 0 ? policy->base_ms : 0;
     if (delay > cap)
         delay = cap;
@@ -41,7 +42,8 @@ int64_t retry_delay_ms(const retry_policy_t *p, int attempt, int64_t retry_after
         delay = low + (int64_t)(retry_xorshift64(rng_state) % (uint64_t)(delay - low + 1));
     }
     if (retry_after_ms >= 0) {
-        int64_t asked = retry_after_ms < RETRY_DELAY_CEILING_MS ? retry_after_ms : RETRY_DELAY_CEILING_MS;
+        int64_t asked =
+            retry_after_ms < RETRY_DELAY_CEILING_MS ? retry_after_ms : RETRY_DELAY_CEILING_MS;
         if (delay < asked)
             delay = asked;
     }
@@ -138,9 +140,9 @@ static bool retry_is_day_name(const char *word, size_t len, bool long_form)
 /* Reads "HH:MM:SS". */
 static bool retry_take_time(retry_cursor_t *c, int *hour, int *min, int *sec)
 {
-    return retry_take_digits(c, 2, hour) && retry_take_char(c, ':') && retry_take_digits(c, 2, min) &&
-           retry_take_char(c, ':') && retry_take_digits(c, 2, sec) && *hour <= 23 && *min <= 59 &&
-           *sec <= 60;
+    return retry_take_digits(c, 2, hour) && retry_take_char(c, ':') &&
+           retry_take_digits(c, 2, min) && retry_take_char(c, ':') &&
+           retry_take_digits(c, 2, sec) && *hour <= 23 && *min <= 59 && *sec <= 60;
 }
 
 /* Days from 1970-01-01 to a proleptic Gregorian date. */
@@ -198,7 +200,8 @@ static bool retry_parse_http_date(const char *text, size_t len, time_t now, int6
             return false;
         }
         if (!retry_take_char(&c, ' ') || !retry_take_time(&c, &hour, &min, &sec) ||
-            !retry_take_char(&c, ' ') || retry_take_word(&c, 3) != 3 || memcmp(c.p - 3, "GMT", 3) != 0)
+            !retry_take_char(&c, ' ') || retry_take_word(&c, 3) != 3 ||
+            memcmp(c.p - 3, "GMT", 3) != 0)
             return false;
     } else {
         /* asctime: "Sun Nov  6 08:49:37 1994" */

@@ -47,7 +47,8 @@ static size_t wwwauth_token_len(const char *p)
 
 static int wwwauth_malformed(wwwauth_parser_t *ps, const char *what)
 {
-    return ferry_err_set(ps->err, FERRY_EINVAL, "malformed WWW-Authenticate header at offset %zu: %s",
+    return ferry_err_set(ps->err, FERRY_EINVAL,
+                         "malformed WWW-Authenticate header at offset %zu: %s",
                          (size_t)(ps->p - ps->start), what);
 }
 
@@ -246,7 +247,8 @@ int wwwauth_parse(const char *value, wwwauth_challenge_t *out, ferry_err_t *err)
         rc = wwwauth_read_challenge(&ps, &current, &rank);
         if (rc)
             goto out;
-        bool usable = rank == WWWAUTH_BASIC || (rank == WWWAUTH_BEARER && current.realm && *current.realm);
+        bool usable =
+            rank == WWWAUTH_BASIC || (rank == WWWAUTH_BEARER && current.realm && *current.realm);
         if (rank == WWWAUTH_BEARER && !usable)
             saw_bearer_without_realm = true;
         if (usable && rank > best_rank) {

@@ -13,7 +13,8 @@ typedef struct wwwauth_challenge {
     char *realm;   /* token endpoint (Bearer) or realm text (Basic); NULL when absent; owned */
     char *service; /* Bearer "service"; NULL when absent; owned */
     char *scope;   /* Bearer "scope"; NULL when absent; owned */
-    char *error;   /* Bearer "error" ("invalid_token", "insufficient_scope"); NULL when absent; owned */
+    char *
+        error; /* Bearer "error" ("invalid_token", "insufficient_scope"); NULL when absent; owned */
 } wwwauth_challenge_t;
 
 /* Parses a header value that may hold several challenges and fills *out with

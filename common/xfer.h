@@ -31,9 +31,9 @@ enum xfer_outcome {
 typedef struct xfer_opts {
     size_t buffer_size;     /* ring buffer per transfer (default 1 MiB) */
     int64_t monolithic_max; /* blobs up to this size go in one PUT (default 128 MiB) */
-    int64_t chunk_size;     /* PATCH size above it (default 128 MiB; raised to the registry minimum) */
-    int max_resumes;        /* source and upload resumes allowed (default 8) */
-    bool skip_head;         /* do not HEAD the target first */
+    int64_t chunk_size; /* PATCH size above it (default 128 MiB; raised to the registry minimum) */
+    int max_resumes;    /* source and upload resumes allowed (default 8) */
+    bool skip_head;     /* do not HEAD the target first */
 } xfer_opts_t;
 
 /* Starts copying blob digest (size bytes, -1 when unknown) from src/src_repo

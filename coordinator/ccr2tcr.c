@@ -13,9 +13,23 @@
 #include "coordinator/mig.h"
 
 enum {
-    C_TCR_NAME = CLI_EXTRA_BASE, C_CCR_REGION, C_TCR_REGION, C_REGION, C_CCR_AUTH, C_TCR_AUTH,
-    C_SECRET_ID, C_SECRET_KEY, C_CCR_SECRET_ID, C_CCR_SECRET_KEY, C_TCR_SECRET_ID,
-    C_TCR_SECRET_KEY, C_TAG_NUM, C_ROUTINES, C_ENDPOINT, C_CCR_REGISTRY, C_TCR_REGISTRY,
+    C_TCR_NAME = CLI_EXTRA_BASE,
+    C_CCR_REGION,
+    C_TCR_REGION,
+    C_REGION,
+    C_CCR_AUTH,
+    C_TCR_AUTH,
+    C_SECRET_ID,
+    C_SECRET_KEY,
+    C_CCR_SECRET_ID,
+    C_CCR_SECRET_KEY,
+    C_TCR_SECRET_ID,
+    C_TCR_SECRET_KEY,
+    C_TAG_NUM,
+    C_ROUTINES,
+    C_ENDPOINT,
+    C_CCR_REGISTRY,
+    C_TCR_REGISTRY,
     C_API_QPS,
 };
 
@@ -56,67 +70,101 @@ typedef struct ccr_args {
 
 static void ccr_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: ferry ccr2tcr --tcrName NAME --ccrAuth USER:PASS [--tcrAuth USER:PASS]\n"
-            "                     [--secretId ID --secretKey KEY | --ccrSecretId .. --tcrSecretId ..]\n"
-            "                     [options]\n"
-            "\n"
-            "Migrates every namespace, repository and tag of a TCR Personal Edition account\n"
-            "(ccr) to an Enterprise Edition instance (tcr), creating missing namespaces first.\n"
-            "Accepts image-transfer's flags as its users type them (-flag or --flag).\n"
-            "\n"
-            "  --tcrName NAME              Enterprise Edition instance name (required)\n"
-            "  --regionName REGION         region of both sides (default ap-guangzhou)\n"
-            "  --ccrRegionName REGION      Personal Edition region (default --regionName)\n"
-            "  --tcrRegionName REGION      Enterprise Edition region (default --regionName)\n"
-            "  --ccrAuth USER:PASS         Personal Edition registry login (required)\n"
-            "  --tcrAuth USER:PASS         Enterprise Edition registry login; without it a\n"
-            "                              temporary instance token is obtained through the API\n"
-            "  --secretId ID, --secretKey KEY   API key of both sides\n"
-            "  --ccrSecretId, --ccrSecretKey    API key of the Personal Edition side\n"
-            "  --tcrSecretId, --tcrSecretKey    API key of the Enterprise Edition side\n"
-            "  --tagNum N                  the N most recently pushed tags of each repository\n"
-            "                              (default 100; 0 = all)\n"
-            "  --routines N                transfers at once (same as --jobs)\n"
-            "  --tencentcloud-endpoint URL Tencent Cloud API endpoint (default\n"
-            "                              https://tcr.tencentcloudapi.com)\n"
-            "  --ccr-registry HOST         Personal Edition registry host (default by region)\n"
-            "  --tcr-registry HOST         Enterprise Edition registry host (custom domain or\n"
-            "                              VPC endpoint; default the instance's public domain)\n"
-            "  --api-qps N                 Tencent Cloud API calls per second (default 10)\n"
-            "\n"
-            "ferry's own options apply too: --jobs, --listen, --agents, --server-key,\n"
-            "--allow-keys, --journal, --report, --retries, --qps, --progress, --dry-run,\n"
-            "--insecure HOST, --ca-file, --log-level (see ferry --help).\n"
-            "\n"
-            "The last line is image-transfer's:\n"
-            "################# Finished, X transfer jobs failed, Y normal urlPair generate failed, "
-            "Z jobs generate failed #################\n"
-            "Exit status: 0 all migrated; 1 some failed; 2 usage, configuration or API key error.\n");
+    fprintf(
+        out,
+        "Usage: ferry ccr2tcr --tcrName NAME --ccrAuth USER:PASS [--tcrAuth USER:PASS]\n"
+        "                     [--secretId ID --secretKey KEY | --ccrSecretId .. --tcrSecretId ..]\n"
+        "                     [options]\n"
+        "\n"
+        "Migrates every namespace, repository and tag of a TCR Personal Edition account\n"
+        "(ccr) to an Enterprise Edition instance (tcr), creating missing namespaces first.\n"
+        "Accepts image-transfer's flags as its users type them (-flag or --flag).\n"
+        "\n"
+        "  --tcrName NAME              Enterprise Edition instance name (required)\n"
+        "  --regionName REGION         region of both sides (default ap-guangzhou)\n"
+        "  --ccrRegionName REGION      Personal Edition region (default --regionName)\n"
+        "  --tcrRegionName REGION      Enterprise Edition region (default --regionName)\n"
+        "  --ccrAuth USER:PASS         Personal Edition registry login (required)\n"
+        "  --tcrAuth USER:PASS         Enterprise Edition registry login; without it a\n"
+        "                              temporary instance token is obtained through the API\n"
+        "  --secretId ID, --secretKey KEY   API key of both sides\n"
+        "  --ccrSecretId, --ccrSecretKey    API key of the Personal Edition side\n"
+        "  --tcrSecretId, --tcrSecretKey    API key of the Enterprise Edition side\n"
+        "  --tagNum N                  the N most recently pushed tags of each repository\n"
+        "                              (default 100; 0 = all)\n"
+        "  --routines N                transfers at once (same as --jobs)\n"
+        "  --tencentcloud-endpoint URL Tencent Cloud API endpoint (default\n"
+        "                              https://tcr.tencentcloudapi.com)\n"
+        "  --ccr-registry HOST         Personal Edition registry host (default by region)\n"
+        "  --tcr-registry HOST         Enterprise Edition registry host (custom domain or\n"
+        "                              VPC endpoint; default the instance's public domain)\n"
+        "  --api-qps N                 Tencent Cloud API calls per second (default 10)\n"
+        "\n"
+        "ferry's own options apply too: --jobs, --listen, --agents, --server-key,\n"
+        "--allow-keys, --journal, --report, --retries, --qps, --progress, --dry-run,\n"
+        "--insecure HOST, --ca-file, --log-level (see ferry --help).\n"
+        "\n"
+        "The last line is image-transfer's:\n"
+        "################# Finished, X transfer jobs failed, Y normal urlPair generate failed, "
+        "Z jobs generate failed #################\n"
+        "Exit status: 0 all migrated; 1 some failed; 2 usage, configuration or API key error.\n");
 }
 
 static int ccr_handle(void *ud, int opt, const char *arg)
 {
     ccr_args_t *a = ud;
     switch (opt) {
-    case C_TCR_NAME: a->tcr_name = arg; break;
-    case C_CCR_REGION: a->ccr_region = arg; break;
-    case C_TCR_REGION: a->tcr_region = arg; break;
-    case C_REGION: a->region = arg; break;
-    case C_CCR_AUTH: a->ccr_auth = arg; break;
-    case C_TCR_AUTH: a->tcr_auth = arg; break;
-    case C_SECRET_ID: a->secret_id = arg; break;
-    case C_SECRET_KEY: a->secret_key = arg; break;
-    case C_CCR_SECRET_ID: a->ccr_secret_id = arg; break;
-    case C_CCR_SECRET_KEY: a->ccr_secret_key = arg; break;
-    case C_TCR_SECRET_ID: a->tcr_secret_id = arg; break;
-    case C_TCR_SECRET_KEY: a->tcr_secret_key = arg; break;
-    case C_TAG_NUM: return parse_long(arg, "--tagNum", 0, 1000000, &a->tag_num);
-    case C_ROUTINES: return parse_long(arg, "--routines", 1, 1024, &a->routines);
-    case C_ENDPOINT: a->endpoint = arg; break;
-    case C_CCR_REGISTRY: a->ccr_registry = arg; break;
-    case C_TCR_REGISTRY: a->tcr_registry = arg; break;
-    case C_API_QPS: return parse_long(arg, "--api-qps", 1, 1000, &a->api_qps);
+    case C_TCR_NAME:
+        a->tcr_name = arg;
+        break;
+    case C_CCR_REGION:
+        a->ccr_region = arg;
+        break;
+    case C_TCR_REGION:
+        a->tcr_region = arg;
+        break;
+    case C_REGION:
+        a->region = arg;
+        break;
+    case C_CCR_AUTH:
+        a->ccr_auth = arg;
+        break;
+    case C_TCR_AUTH:
+        a->tcr_auth = arg;
+        break;
+    case C_SECRET_ID:
+        a->secret_id = arg;
+        break;
+    case C_SECRET_KEY:
+        a->secret_key = arg;
+        break;
+    case C_CCR_SECRET_ID:
+        a->ccr_secret_id = arg;
+        break;
+    case C_CCR_SECRET_KEY:
+        a->ccr_secret_key = arg;
+        break;
+    case C_TCR_SECRET_ID:
+        a->tcr_secret_id = arg;
+        break;
+    case C_TCR_SECRET_KEY:
+        a->tcr_secret_key = arg;
+        break;
+    case C_TAG_NUM:
+        return parse_long(arg, "--tagNum", 0, 1000000, &a->tag_num);
+    case C_ROUTINES:
+        return parse_long(arg, "--routines", 1, 1024, &a->routines);
+    case C_ENDPOINT:
+        a->endpoint = arg;
+        break;
+    case C_CCR_REGISTRY:
+        a->ccr_registry = arg;
+        break;
+    case C_TCR_REGISTRY:
+        a->tcr_registry = arg;
+        break;
+    case C_API_QPS:
+        return parse_long(arg, "--api-qps", 1, 1000, &a->api_qps);
     }
     return 0;
 }
@@ -217,13 +265,16 @@ int ccr2tcr_main(int argc, char **argv)
         goto out;
     }
     const char *tcr_host = a.tcr_registry ? a.tcr_registry : inst.public_domain;
-    const char *ccr_host = a.ccr_registry ? a.ccr_registry : tcapi_personal_registry_host(ccr_region);
+    const char *ccr_host =
+        a.ccr_registry ? a.ccr_registry : tcapi_personal_registry_host(ccr_region);
     if (!tcr_host || !*tcr_host) {
-        fprintf(stderr, "ferry: TCR instance %s has no public domain: give --tcr-registry\n", a.tcr_name);
+        fprintf(stderr, "ferry: TCR instance %s has no public domain: give --tcr-registry\n",
+                a.tcr_name);
         goto out;
     }
     if (!ccr_host) {
-        fprintf(stderr, "ferry: no Personal Edition registry is known for region %s: give --ccr-registry\n",
+        fprintf(stderr,
+                "ferry: no Personal Edition registry is known for region %s: give --ccr-registry\n",
                 ccr_region);
         goto out;
     }
@@ -269,7 +320,8 @@ int ccr2tcr_main(int argc, char **argv)
     size_t n_failed_ns = 0;
     char **failed_why = NULL;
     for (size_t i = 0; i < n_personal_ns + n_repos; i++) {
-        char *ns = i < n_personal_ns ? strdup(personal_ns[i]) : namespace_of(repos[i - n_personal_ns]);
+        char *ns =
+            i < n_personal_ns ? strdup(personal_ns[i]) : namespace_of(repos[i - n_personal_ns]);
         if (!ns)
             continue;
         if (!strv_has(namespaces, n_namespaces, ns) && !strv_has(failed_ns, n_failed_ns, ns)) {
@@ -311,7 +363,8 @@ int ccr2tcr_main(int argc, char **argv)
         for (size_t k = 0; ns && k < n_failed_ns; k++) {
             if (strcmp(failed_ns[k], ns) == 0) {
                 char why[800];
-                snprintf(why, sizeof why, "namespace %s could not be created: %s", ns, failed_why[k]);
+                snprintf(why, sizeof why, "namespace %s could not be created: %s", ns,
+                         failed_why[k]);
                 mig_add_failure(m, "namespace", source, target, why);
                 ns_failed = true;
             }

@@ -17,11 +17,35 @@
 #include "coordinator/tagfilter.h"
 
 enum {
-    OPT_SRC_CREDS = 256, OPT_DST_CREDS, OPT_AUTH_FILE, OPT_SECURITY_FILE, OPT_INSECURE, OPT_CA_FILE,
-    OPT_TAGS, OPT_EXCLUDE_TAGS, OPT_LATEST, OPT_PLATFORM, OPT_JOBS, OPT_LISTEN, OPT_AGENTS,
-    OPT_SERVER_KEY, OPT_ALLOW_KEYS, OPT_INSECURE_CONTROL, OPT_JOURNAL, OPT_REPORT, OPT_RETRIES,
-    OPT_QPS, OPT_NO_OVERWRITE, OPT_DRY_RUN, OPT_PROGRESS, OPT_LOG_LEVEL, OPT_LOG_JSON,
-    OPT_HEARTBEAT, OPT_METRICS_FILE, OPT_STATUS_FILE, OPT_CHUNK_MIB,
+    OPT_SRC_CREDS = 256,
+    OPT_DST_CREDS,
+    OPT_AUTH_FILE,
+    OPT_SECURITY_FILE,
+    OPT_INSECURE,
+    OPT_CA_FILE,
+    OPT_TAGS,
+    OPT_EXCLUDE_TAGS,
+    OPT_LATEST,
+    OPT_PLATFORM,
+    OPT_JOBS,
+    OPT_LISTEN,
+    OPT_AGENTS,
+    OPT_SERVER_KEY,
+    OPT_ALLOW_KEYS,
+    OPT_INSECURE_CONTROL,
+    OPT_JOURNAL,
+    OPT_REPORT,
+    OPT_RETRIES,
+    OPT_QPS,
+    OPT_NO_OVERWRITE,
+    OPT_DRY_RUN,
+    OPT_PROGRESS,
+    OPT_LOG_LEVEL,
+    OPT_LOG_JSON,
+    OPT_HEARTBEAT,
+    OPT_METRICS_FILE,
+    OPT_STATUS_FILE,
+    OPT_CHUNK_MIB,
 };
 
 static const struct option common_options[] = {
@@ -59,7 +83,6 @@ static const struct option common_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-
 int usage_error(const char *fmt, ...)
 {
     va_list ap;
@@ -77,7 +100,8 @@ int parse_long(const char *text, const char *flag, long min, long max, long *out
     errno = 0;
     long v = strtol(text, &end, 10);
     if (errno || end == text || *end || v < min || v > max)
-        return usage_error("%s must be a whole number from %ld to %ld, not '%s'", flag, min, max, text);
+        return usage_error("%s must be a whole number from %ld to %ld, not '%s'", flag, min, max,
+                           text);
     *out = v;
     return 0;
 }
@@ -230,12 +254,14 @@ int cli_parse(cli_t *cli, int argc, char **argv, const cli_extra_t *extra)
             else if (strcmp(optarg, "none") == 0)
                 cli->opts.progress = MIG_PROGRESS_NONE;
             else
-                return usage_error("--progress must be auto, plain, json or none, not '%s'", optarg);
+                return usage_error("--progress must be auto, plain, json or none, not '%s'",
+                                   optarg);
             break;
         case OPT_LOG_LEVEL: {
             int level = log_level_parse(optarg);
             if (level < 0)
-                return usage_error("--log-level must be error, warn, info or debug, not '%s'", optarg);
+                return usage_error("--log-level must be error, warn, info or debug, not '%s'",
+                                   optarg);
             log_set_level(level);
             break;
         }
@@ -367,4 +393,3 @@ void cli_free(cli_t *cli)
     creds_clear(&cli->dst_creds);
     security_destroy(&cli->security);
 }
-

@@ -18,12 +18,12 @@
 #define CLI_EXTRA_BASE 1000
 
 typedef struct cli_extra {
-    const struct option *options;  /* terminated by a zero entry */
+    const struct option *options; /* terminated by a zero entry */
     /* Handles one of them; 0, or an exit code (2) after printing why. */
     int (*handle)(void *ud, int opt, const char *arg);
-    void (*usage)(FILE *out);      /* the command's --help */
+    void (*usage)(FILE *out); /* the command's --help */
     void *ud;
-    bool long_only;                /* accept -name as well as --name (image-transfer style) */
+    bool long_only; /* accept -name as well as --name (image-transfer style) */
 } cli_extra_t;
 
 typedef struct cli {

@@ -143,13 +143,14 @@ int metrics_status_main(int argc, char **argv)
 {
     if (argc != 2 || argv[1][0] == '-') {
         FILE *out = argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr;
-        fprintf(out, "Usage: ferry status STATUS_FILE\n"
-                     "\n"
-                     "Shows the progress of a migration started with --status-file STATUS_FILE:\n"
-                     "its phase, images, tasks, bytes and agents, and whether the coordinator that\n"
-                     "writes the file is still running. Exit status: 0 running or finished without\n"
-                     "failures; 1 failures, or the coordinator stopped before finishing; 2 the file\n"
-                     "cannot be read.\n");
+        fprintf(out,
+                "Usage: ferry status STATUS_FILE\n"
+                "\n"
+                "Shows the progress of a migration started with --status-file STATUS_FILE:\n"
+                "its phase, images, tasks, bytes and agents, and whether the coordinator that\n"
+                "writes the file is still running. Exit status: 0 running or finished without\n"
+                "failures; 1 failures, or the coordinator stopped before finishing; 2 the file\n"
+                "cannot be read.\n");
         return out == stdout ? 0 : 2;
     }
     json_error_t jerr;
@@ -166,13 +167,17 @@ int metrics_status_main(int argc, char **argv)
     bool finished = phase && (strcmp(phase, "finished") == 0 || strcmp(phase, "interrupted") == 0);
     bool alive = pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
     json_int_t moved = get_int(doc, "bytes", "moved"), planned = get_int(doc, "bytes", "planned");
-    json_int_t failed = get_int(doc, "images", "failed") + json_integer_value(json_object_get(doc, "repositories_failed"));
+    json_int_t failed = get_int(doc, "images", "failed") +
+                        json_integer_value(json_object_get(doc, "repositories_failed"));
     printf("phase:   %s%s\n", phase ? phase : "?",
-           finished ? "" : alive ? " (coordinator running)" : " (coordinator not running)");
+           finished ? ""
+           : alive  ? " (coordinator running)"
+                    : " (coordinator not running)");
     printf("updated: %.0f s ago; elapsed %.0f s\n", now_s() - updated, elapsed);
-    printf("images:  %lld total, %lld migrated, %lld already present, %lld failed\n",
-           (long long)get_int(doc, "images", "total"), (long long)get_int(doc, "images", "migrated"),
-           (long long)get_int(doc, "images", "skipped"), (long long)get_int(doc, "images", "failed"));
+    printf(
+        "images:  %lld total, %lld migrated, %lld already present, %lld failed\n",
+        (long long)get_int(doc, "images", "total"), (long long)get_int(doc, "images", "migrated"),
+        (long long)get_int(doc, "images", "skipped"), (long long)get_int(doc, "images", "failed"));
     printf("tasks:   %lld of %lld done, %lld running, %lld failed\n",
            (long long)get_int(doc, "tasks", "done"), (long long)get_int(doc, "tasks", "total"),
            (long long)get_int(doc, "tasks", "running"), (long long)get_int(doc, "tasks", "failed"));

@@ -10,17 +10,17 @@
 #include "common/err.h"
 
 typedef struct metrics_snapshot {
-    const char *phase;          /* "discover", "inspect", "transfer", "finished", "interrupted" */
-    double started;             /* Unix time the run started */
+    const char *phase; /* "discover", "inspect", "transfer", "finished", "interrupted" */
+    double started;    /* Unix time the run started */
     double elapsed_s;
     size_t images_total;
     size_t images_migrated, images_skipped, images_failed;
-    size_t repos_failed;        /* tag listings that failed */
+    size_t repos_failed; /* tag listings that failed */
     size_t tasks_total, tasks_done, tasks_failed, tasks_running;
     uint64_t blobs_copied, blobs_mounted, blobs_skipped;
-    uint64_t bytes_moved;       /* blob bytes transferred */
+    uint64_t bytes_moved; /* blob bytes transferred */
     uint64_t bytes_planned;
-    int agents;                 /* connected agents */
+    int agents; /* connected agents */
 } metrics_snapshot_t;
 
 /* Writes the Prometheus text format to path (temp file + rename). */

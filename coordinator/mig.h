@@ -16,16 +16,21 @@
 
 typedef struct mig mig_t;
 
-enum mig_progress { MIG_PROGRESS_AUTO = 0, MIG_PROGRESS_PLAIN, MIG_PROGRESS_JSON, MIG_PROGRESS_NONE };
+enum mig_progress {
+    MIG_PROGRESS_AUTO = 0,
+    MIG_PROGRESS_PLAIN,
+    MIG_PROGRESS_JSON,
+    MIG_PROGRESS_NONE
+};
 
 typedef struct mig_endpoint_opts {
-    const char *host;     /* "host[:port]" */
-    bool plain_http;      /* --insecure for this host: http, or https without verification */
+    const char *host; /* "host[:port]" */
+    bool plain_http;  /* --insecure for this host: http, or https without verification */
     bool tls_insecure;
     const char *ca_file;  /* --ca-file */
     const char *username; /* NULL = anonymous */
     const char *password;
-    double qps;           /* --qps */
+    double qps; /* --qps */
 } mig_endpoint_opts_t;
 
 typedef struct mig_opts {
@@ -42,11 +47,11 @@ typedef struct mig_opts {
     int progress;                /* enum mig_progress */
     const char *include;         /* tag regex */
     const char *exclude;
-    int latest;                  /* newest N tags, 0 = all */
-    char **platforms;            /* os/arch[/variant] wanted, none = all (keeps indexes) */
+    int latest;       /* newest N tags, 0 = all */
+    char **platforms; /* os/arch[/variant] wanted, none = all (keeps indexes) */
     size_t n_platforms;
-    int heartbeat_ms;            /* agent liveness interval (default 1000) */
-    int chunk_mib;               /* in-process agents: one PUT up to this size, PATCHes of it above (0 = 128) */
+    int heartbeat_ms; /* agent liveness interval (default 1000) */
+    int chunk_mib; /* in-process agents: one PUT up to this size, PATCHes of it above (0 = 128) */
     const char *metrics_file;    /* Prometheus text format, rewritten while running */
     const char *status_file;     /* JSON status for `ferry status`, rewritten while running */
     const char *run_key;         /* identifies the migration in the journal */
@@ -62,10 +67,10 @@ int mig_endpoint(mig_t *m, const mig_endpoint_opts_t *ep, ferry_err_t *err);
 /* A tag and platform selection; strings are borrowed and must outlive the
  * migration. NULL fields select everything. */
 typedef struct mig_select {
-    const char *include;      /* tag regex */
+    const char *include; /* tag regex */
     const char *exclude;
-    int latest;               /* newest N tags, 0 = all */
-    char *const *platforms;   /* os/arch[/variant], none = all platforms (keeps indexes) */
+    int latest;             /* newest N tags, 0 = all */
+    char *const *platforms; /* os/arch[/variant], none = all platforms (keeps indexes) */
     size_t n_platforms;
 } mig_select_t;
 
@@ -75,9 +80,8 @@ int mig_add_repo(mig_t *m, int src_ep, const char *src_repo, int dst_ep, const c
                  const char *ref, const mig_select_t *sel, ferry_err_t *err);
 /* A repository pair with its tags already chosen (e.g. from the cloud API);
  * sel's platforms apply (its tag filters do not). */
-int mig_add_repo_tags(mig_t *m, int src_ep, const char *src_repo, int dst_ep,
-                      const char *dst_repo, char *const *tags, size_t n_tags,
-                      const mig_select_t *sel, ferry_err_t *err);
+int mig_add_repo_tags(mig_t *m, int src_ep, const char *src_repo, int dst_ep, const char *dst_repo,
+                      char *const *tags, size_t n_tags, const mig_select_t *sel, ferry_err_t *err);
 /* Every repository of the source catalog under src_prefix ("" = all), mapped
  * to dst_prefix + the rest of its path, with sel as for mig_add_repo. */
 int mig_add_catalog(mig_t *m, int src_ep, const char *src_prefix, int dst_ep,

@@ -6,11 +6,11 @@
 #include <unistd.h>
 
 struct progress {
-    int mode;               /* 1 plain, 2 json, 3 none, 4 live */
+    int mode; /* 1 plain, 2 json, 3 none, 4 live */
     FILE *out;
-    double started;         /* monotonic seconds */
-    double last;            /* last output */
-    bool line_open;         /* a live line without newline is on screen */
+    double started; /* monotonic seconds */
+    double last;    /* last output */
+    bool line_open; /* a live line without newline is on screen */
 };
 
 static double mono(void)
@@ -72,7 +72,9 @@ void progress_update(progress_t *p, const progress_state_t *s, bool force)
     p->last = now;
     double elapsed = now - p->started;
     double rate = elapsed > 0 ? (double)s->bytes_done / elapsed : 0;
-    double eta = rate > 0 && s->bytes_total > s->bytes_done ? (double)(s->bytes_total - s->bytes_done) / rate : 0;
+    double eta = rate > 0 && s->bytes_total > s->bytes_done
+                     ? (double)(s->bytes_total - s->bytes_done) / rate
+                     : 0;
     if (p->mode == 2) {
         fprintf(p->out,
                 "{\"event\":\"progress\",\"phase\":\"%s\",\"elapsed_s\":%.1f,\"images_done\":%zu,"
@@ -89,9 +91,9 @@ void progress_update(progress_t *p, const progress_state_t *s, bool force)
     human_bytes(s->bytes_total, total, sizeof total);
     char line[512];
     snprintf(line, sizeof line,
-             "%s: images %zu/%zu, tasks %zu/%zu, %s/%s, %.1f MB/s, ETA %.0fs, agents %d%s", s->phase,
-             s->images_done, s->images_total, s->tasks_done, s->tasks_total, done, total, rate / 1e6,
-             eta, s->agents, s->failed ? ", some failed" : "");
+             "%s: images %zu/%zu, tasks %zu/%zu, %s/%s, %.1f MB/s, ETA %.0fs, agents %d%s",
+             s->phase, s->images_done, s->images_total, s->tasks_done, s->tasks_total, done, total,
+             rate / 1e6, eta, s->agents, s->failed ? ", some failed" : "");
     if (p->mode == 4) {
         fprintf(p->out, "\r\033[K%s", line);
         p->line_open = true;

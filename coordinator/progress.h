@@ -11,15 +11,15 @@
 typedef struct progress progress_t;
 
 typedef struct progress_state {
-    const char *phase;      /* "discover", "inspect", "transfer" */
-    size_t images_done;     /* images finished (migrated, skipped or failed) */
+    const char *phase;  /* "discover", "inspect", "transfer" */
+    size_t images_done; /* images finished (migrated, skipped or failed) */
     size_t images_total;
     size_t tasks_done;
     size_t tasks_total;
-    uint64_t bytes_done;    /* blob bytes moved */
-    uint64_t bytes_total;   /* blob bytes planned */
-    int agents;             /* agents connected */
-    size_t failed;          /* images failed so far */
+    uint64_t bytes_done;  /* blob bytes moved */
+    uint64_t bytes_total; /* blob bytes planned */
+    int agents;           /* agents connected */
+    size_t failed;        /* images failed so far */
 } progress_state_t;
 
 /* mode: 0 auto (live when out is a terminal, else plain), 1 plain, 2 json, 3 none. */

@@ -35,7 +35,7 @@ static int test_failures;
     do {                                                                                           \
         const char *check_a_ = (actual), *check_e_ = (expected);                                   \
         test_checks++;                                                                             \
-        if (!check_a_ || !check_e_ ? check_a_ != check_e_ : strcmp(check_a_, check_e_) != 0) {    \
+        if (!check_a_ || !check_e_ ? check_a_ != check_e_ : strcmp(check_a_, check_e_) != 0) {     \
             test_failures++;                                                                       \
             fprintf(stderr, "%s:%d: %s is \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #actual, \
                     check_a_ ? check_a_ : "(null)", check_e_ ? check_e_ : "(null)");               \
@@ -49,7 +49,7 @@ static int test_failures;
         test_checks++;                                                                             \
         if (!check_h_ || !strstr(check_h_, check_n_)) {                                            \
             test_failures++;                                                                       \
-            fprintf(stderr, "%s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__,        \
+            fprintf(stderr, "%s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__,         \
                     check_h_ ? check_h_ : "(null)", check_n_);                                     \
         }                                                                                          \
     } while (0)

@@ -21,7 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != 0 && next)
         abort();
     if (next) {
-        if (url_resolve("https://registry.example.com/v2/ns/app/tags/list?n=10", next, &resolved, &err) == 0) {
+        if (url_resolve("https://registry.example.com/v2/ns/app/tags/list?n=10", next, &resolved,
+                        &err) == 0) {
             if (strncmp(resolved, "http://", 7) != 0 && strncmp(resolved, "https://", 8) != 0)
                 abort();
         } else if (resolved) {

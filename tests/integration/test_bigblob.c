@@ -15,9 +15,9 @@
 #include "fixture.h"
 #include "testlib.h"
 
-#define MiB (1024LL * 1024)
+#define MiB                (1024LL * 1024)
 #define BIGBLOB_MB_DEFAULT 1024
-#define BIGBLOB_MB_MAX 16384
+#define BIGBLOB_MB_MAX     16384
 
 /* Sanitizers keep shadow memory and quarantines: a looser bound there. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -149,9 +149,8 @@ static void copy_and_measure(reg_t *src, reg_t *dst, const fx_registry_t *target
     reg_op_destroy(&op);
 
     char *out = NULL;
-    CHECK_INT(fx_run(&out, "curl -sf '%s/v2/%s/blobs/%s' | sha256sum", target->url, dst_repo,
-                     digest),
-              0);
+    CHECK_INT(
+        fx_run(&out, "curl -sf '%s/v2/%s/blobs/%s' | sha256sum", target->url, dst_repo, digest), 0);
     CHECK(out && strncmp(out, digest + 7, 64) == 0);
     free(out);
 }

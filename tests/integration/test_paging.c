@@ -15,8 +15,8 @@
 #include "testlib.h"
 
 #define PAGE_REPO "pg/app"
-#define N_TAGS 7
-#define N_REPOS 5
+#define N_TAGS    7
+#define N_REPOS   5
 
 static http_loop_t *loop;
 static fx_registry_t *anon_reg; /* shared by the listing sub-tests */
@@ -55,14 +55,16 @@ static int wait_op(reg_op_t *op)
 /* Drops the proxy's rules and log (fx has no call for it: curl does it). */
 static void proxy_reset(const fx_proxy_t *p)
 {
-    CHECK_INT(fx_run(NULL, "curl -sf -o /dev/null -X DELETE '%s/__fault' && "
-                           "curl -sf -o /dev/null -X DELETE '%s/__log'",
+    CHECK_INT(fx_run(NULL,
+                     "curl -sf -o /dev/null -X DELETE '%s/__fault' && "
+                     "curl -sf -o /dev/null -X DELETE '%s/__log'",
                      p->url, p->url),
               0);
 }
 
 /* Adds a rule written printf-style; -1 when it does not fit or is refused. */
-static int proxy_rule_fmt(fx_proxy_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int proxy_rule_fmt(fx_proxy_t *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static int proxy_rule_fmt(fx_proxy_t *p, const char *fmt, ...)
 {
     char rule[1024];
@@ -81,9 +83,8 @@ static int log_count(json_t *log, const char *method, const char *needle)
     size_t i;
     json_t *e;
     int n = 0;
-    json_array_foreach(log, i, e)
-        if (strcmp(jstr(e, "method"), method) == 0 && strstr(jstr(e, "path"), needle))
-            n++;
+    json_array_foreach(log, i, e) if (strcmp(jstr(e, "method"), method) == 0 &&
+                                      strstr(jstr(e, "path"), needle)) n++;
     return n;
 }
 
@@ -127,8 +128,8 @@ static void check_listing(reg_t *reg, bool catalog, const char *form, const char
                              "\"link\":\"%s\",\"count\":-1}",
                              catalog ? "_catalog" : ".+/tags/list", form),
               0);
-    reg_op_t *op = catalog ? reg_catalog(reg, 2, NULL, NULL)
-                           : reg_tags_list(reg, PAGE_REPO, 2, NULL, NULL);
+    reg_op_t *op =
+        catalog ? reg_catalog(reg, 2, NULL, NULL) : reg_tags_list(reg, PAGE_REPO, 2, NULL, NULL);
     int rc = wait_op(op);
     CHECK_INT(rc, 0);
     if (rc)
@@ -248,14 +249,16 @@ static void test_redirect(void)
     size_t i;
     json_t *e;
     int a_gets = 0, b_gets = 0;
-    json_array_foreach(log_a, i, e) {
+    json_array_foreach(log_a, i, e)
+    {
         if (strcmp(jstr(e, "method"), "GET") != 0 || !strstr(jstr(e, "path"), "/blobs/"))
             continue;
         a_gets++;
         CHECK(json_is_true(json_object_get(e, "auth")));
         CHECK_INT(json_integer_value(json_object_get(e, "status")), 307);
     }
-    json_array_foreach(log_b, i, e) {
+    json_array_foreach(log_b, i, e)
+    {
         if (strcmp(jstr(e, "method"), "GET") != 0 || !strstr(jstr(e, "path"), "/blobs/"))
             continue;
         b_gets++;
@@ -269,10 +272,9 @@ static void test_redirect(void)
 
     /* A -> A with a query added: the same origin keeps the credentials. */
     proxy_reset(pa);
-    CHECK_INT(proxy_rule_fmt(pa,
-                             "{\"match\":\"^GET /v2/sec/app/blobs/sha256:[0-9a-f]+$\","
-                             "\"action\":\"redirect\",\"to\":\"{base}{path}?hop=1\","
-                             "\"count\":-1}"),
+    CHECK_INT(proxy_rule_fmt(pa, "{\"match\":\"^GET /v2/sec/app/blobs/sha256:[0-9a-f]+$\","
+                                 "\"action\":\"redirect\",\"to\":\"{base}{path}?hop=1\","
+                                 "\"count\":-1}"),
               0);
     op = reg_blob_get(reg, "sec/app", digest, 0, blob_sink_write, &sink, NULL, NULL);
     CHECK_INT(wait_op(op), 0);
@@ -286,7 +288,8 @@ static void test_redirect(void)
     CHECK_STR(got, digest);
     log_a = fx_proxy_log(pa);
     int redirected = 0, served = 0;
-    json_array_foreach(log_a, i, e) {
+    json_array_foreach(log_a, i, e)
+    {
         if (strcmp(jstr(e, "method"), "GET") != 0 || !strstr(jstr(e, "path"), "/blobs/"))
             continue;
         CHECK(json_is_true(json_object_get(e, "auth")));

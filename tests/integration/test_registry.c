@@ -215,9 +215,11 @@ static void copy_image(reg_t *src, reg_t *dst, const char *repo, json_t *img, co
 {
     size_t i;
     json_t *b;
-    json_array_foreach(json_object_get(img, "blobs"), i, b) {
-        xfer_t *x = xfer_blob(src, repo, dst, repo, json_string_value(json_object_get(b, "digest")),
-                              json_integer_value(json_object_get(b, "size")), NULL, NULL, NULL, NULL);
+    json_array_foreach(json_object_get(img, "blobs"), i, b)
+    {
+        xfer_t *x =
+            xfer_blob(src, repo, dst, repo, json_string_value(json_object_get(b, "digest")),
+                      json_integer_value(json_object_get(b, "size")), NULL, NULL, NULL, NULL);
         CHECK_INT(xfer_wait(x), 0);
         xfer_destroy(&x);
     }
@@ -253,8 +255,8 @@ static void test_manifests_blobs_mounts(void)
     /* An index: children by digest, then the index under its tag. */
     size_t i;
     json_t *child;
-    json_array_foreach(json_object_get(idx, "children"), i, child)
-        copy_image(src, dst, "lib/multi", child, json_string_value(json_object_get(child, "digest")));
+    json_array_foreach(json_object_get(idx, "children"), i, child) copy_image(
+        src, dst, "lib/multi", child, json_string_value(json_object_get(child, "digest")));
     copy_image(src, dst, "lib/multi", idx, "latest");
     CHECK_INT(fx_skopeo_digest(b, "lib/multi:latest", digest), 0);
     CHECK_STR(digest, json_string_value(json_object_get(idx, "digest")));
@@ -294,8 +296,10 @@ static void test_manifests_blobs_mounts(void)
 
     /* A source blob whose bytes do not match its digest is refused and nothing lands. */
     json_t *bad = fx_push_image(a, "lib/bad", "1", "--layers 1 --layer-size 300000 --seed 77");
-    const char *bd = json_string_value(json_object_get(json_array_get(json_object_get(bad, "blobs"), 1), "digest"));
-    int64_t bsize = json_integer_value(json_object_get(json_array_get(json_object_get(bad, "blobs"), 1), "size"));
+    const char *bd = json_string_value(
+        json_object_get(json_array_get(json_object_get(bad, "blobs"), 1), "digest"));
+    int64_t bsize = json_integer_value(
+        json_object_get(json_array_get(json_object_get(bad, "blobs"), 1), "size"));
     CHECK_INT(fx_corrupt_blob(a, "lib/bad", bd), 0);
     x = xfer_blob(src, "lib/bad", dst, "lib/bad", bd, bsize, NULL, NULL, NULL, NULL);
     CHECK_INT(xfer_wait(x), FERRY_EDIGEST);
@@ -339,8 +343,15 @@ static void test_resume_and_retry(void)
     int64_t size = json_integer_value(json_object_get(blob, "size"));
     reg_t *src = client_proxy(pa), *dst = client_proxy(pb);
 
-    CHECK_INT(fx_proxy_rule(pa, "{\"match\":\"GET /v2/big/one/blobs/\",\"action\":\"cut\",\"after_bytes\":1000000,\"count\":1}"), 0);
-    CHECK_INT(fx_proxy_rule(pb, "{\"match\":\"PATCH /v2/\",\"action\":\"status\",\"status\":503,\"skip\":1,\"count\":1}"), 0);
+    CHECK_INT(
+        fx_proxy_rule(
+            pa, "{\"match\":\"GET "
+                "/v2/big/one/blobs/\",\"action\":\"cut\",\"after_bytes\":1000000,\"count\":1}"),
+        0);
+    CHECK_INT(
+        fx_proxy_rule(pb, "{\"match\":\"PATCH "
+                          "/v2/\",\"action\":\"status\",\"status\":503,\"skip\":1,\"count\":1}"),
+        0);
     xfer_opts_t chunked = {.monolithic_max = 1, .chunk_size = 1000000};
     xfer_t *x = xfer_blob(src, "big/one", dst, "big/one", d, size, NULL, &chunked, NULL, NULL);
     CHECK_INT(xfer_wait(x), 0);
@@ -362,15 +373,18 @@ static void test_resume_and_retry(void)
     size_t i;
     json_t *e;
     int gets = 0;
-    json_array_foreach(log, i, e)
-        if (strcmp(json_string_value(json_object_get(e, "method")), "GET") == 0 &&
-            strstr(json_string_value(json_object_get(e, "path")), "/blobs/"))
-            gets++;
+    json_array_foreach(
+        log, i, e) if (strcmp(json_string_value(json_object_get(e, "method")), "GET") == 0 &&
+                       strstr(json_string_value(json_object_get(e, "path")), "/blobs/")) gets++;
     CHECK(gets >= 2);
     json_decref(log);
 
     /* A monolithic upload whose source connection is cut also completes. */
-    CHECK_INT(fx_proxy_rule(pa, "{\"match\":\"GET /v2/big/one/blobs/\",\"action\":\"cut\",\"after_bytes\":500000,\"count\":1}"), 0);
+    CHECK_INT(
+        fx_proxy_rule(
+            pa, "{\"match\":\"GET "
+                "/v2/big/one/blobs/\",\"action\":\"cut\",\"after_bytes\":500000,\"count\":1}"),
+        0);
     xfer_opts_t mono = {.monolithic_max = 64 * 1024 * 1024};
     x = xfer_blob(src, "big/one", dst, "big/two", d, size, NULL, &mono, NULL, NULL);
     CHECK_INT(xfer_wait(x), 0);
@@ -378,7 +392,10 @@ static void test_resume_and_retry(void)
 
     /* A registry that refuses mount requests: the transfer asks with HEAD
      * and POST instead. */
-    CHECK_INT(fx_proxy_rule(pb, "{\"match\":\"POST /v2/.+[?]mount=\",\"action\":\"status\",\"status\":405,\"count\":-1}"), 0);
+    CHECK_INT(
+        fx_proxy_rule(pb, "{\"match\":\"POST "
+                          "/v2/.+[?]mount=\",\"action\":\"status\",\"status\":405,\"count\":-1}"),
+        0);
     x = xfer_blob(src, "big/one", dst, "big/three", d, size, NULL, NULL, NULL, NULL);
     CHECK_INT(xfer_wait(x), 0);
     CHECK_INT(xfer_outcome(x), XFER_COPIED);
@@ -389,7 +406,10 @@ static void test_resume_and_retry(void)
     xfer_destroy(&x);
 
     /* A proxy that refuses bodies over a size (413): smaller chunks instead. */
-    CHECK_INT(fx_proxy_rule(pb, "{\"match\":\"PUT /v2/big/four/blobs/uploads/.+digest=\",\"action\":\"status\",\"status\":413,\"count\":1}"), 0);
+    CHECK_INT(fx_proxy_rule(pb, "{\"match\":\"PUT "
+                                "/v2/big/four/blobs/uploads/"
+                                ".+digest=\",\"action\":\"status\",\"status\":413,\"count\":1}"),
+              0);
     x = xfer_blob(src, "big/one", dst, "big/four", d, size, NULL, &mono, NULL, NULL);
     CHECK_INT(xfer_wait(x), 0);
     CHECK_INT(xfer_outcome(x), XFER_COPIED);
@@ -399,10 +419,10 @@ static void test_resume_and_retry(void)
         int patches = 0;
         size_t k;
         json_t *e4;
-        json_array_foreach(plog, k, e4)
-            if (strcmp(json_string_value(json_object_get(e4, "method")), "PATCH") == 0 &&
-                strstr(json_string_value(json_object_get(e4, "path")), "/big/four/"))
-                patches++;
+        json_array_foreach(
+            plog, k,
+            e4) if (strcmp(json_string_value(json_object_get(e4, "method")), "PATCH") == 0 &&
+                    strstr(json_string_value(json_object_get(e4, "path")), "/big/four/")) patches++;
         CHECK(patches >= 1);
         json_decref(plog);
     }
@@ -414,7 +434,11 @@ static void test_resume_and_retry(void)
     reg_destroy(&direct_b);
 
     /* 429 storm with Retry-After on manifests. */
-    CHECK_INT(fx_proxy_rule(pa, "{\"match\":\"GET /v2/big/one/manifests/\",\"action\":\"status\",\"status\":429,\"retry_after\":1,\"count\":2}"), 0);
+    CHECK_INT(
+        fx_proxy_rule(pa, "{\"match\":\"GET "
+                          "/v2/big/one/manifests/"
+                          "\",\"action\":\"status\",\"status\":429,\"retry_after\":1,\"count\":2}"),
+        0);
     op = reg_manifest_get(src, "big/one", "1", NULL, NULL);
     CHECK_INT(wait_op(op), 0);
     CHECK_INT(reg_op_attempts(op), 3);

@@ -21,7 +21,8 @@ static void write_config(const char *text)
 }
 
 /* Looks host up in a config holding `json`; expects success with user/pass. */
-static void expect_config(const char *json, const char *host, const char *user, const char *password)
+static void expect_config(const char *json, const char *host, const char *user,
+                          const char *password)
 {
     write_config(json);
     creds_t c = {0};
@@ -142,7 +143,8 @@ static void test_docker_config(void)
     snprintf(json, sizeof json, "{\"auths\":{\"localhost:5000\":{%s}}}", alice);
     expect_config(json, "localhost:5000", "alice", "s3cr3t");
     /* The port is part of the host: no match on another port. */
-    expect_config_error(NULL, "localhost:5001", FERRY_ENOTFOUND, "no credentials for 'localhost:5001'", NULL);
+    expect_config_error(NULL, "localhost:5001", FERRY_ENOTFOUND,
+                        "no credentials for 'localhost:5001'", NULL);
     expect_config_error(NULL, "localhost", FERRY_ENOTFOUND, "no credentials", NULL);
     /* A longer host sharing a prefix does not match. */
     snprintf(json, sizeof json, "{\"auths\":{\"r.example.com.evil\":{%s}}}", alice);
@@ -152,14 +154,16 @@ static void test_docker_config(void)
              "{\"auths\":{\"https://r.io/v1/\":{\"auth\":\"YWI6Yw==\"},\"r.io\":{%s}}}", alice);
     expect_config(json, "r.io", "alice", "s3cr3t");
     /* username/password fields; passwords with ':'; unpadded base64. */
-    expect_config("{\"auths\":{\"r.io\":{\"username\":\"u\",\"password\":\"p:w\"}}}", "r.io", "u", "p:w");
-    expect_config("{\"auths\":{\"r.io\":{\"auth\":\"Ym9iOnBhOnNzOndvcmQ=\"}}}", "r.io", "bob", "pa:ss:word");
+    expect_config("{\"auths\":{\"r.io\":{\"username\":\"u\",\"password\":\"p:w\"}}}", "r.io", "u",
+                  "p:w");
+    expect_config("{\"auths\":{\"r.io\":{\"auth\":\"Ym9iOnBhOnNzOndvcmQ=\"}}}", "r.io", "bob",
+                  "pa:ss:word");
     expect_config("{\"auths\":{\"r.io\":{\"auth\":\"YWI6Y2Q\"}}}", "r.io", "ab", "cd");
     expect_config("{\"auths\":{\"r.io\":{\"auth\":\"YWI6Yw\"}}}", "r.io", "ab", "c");
     expect_config("{\"auths\":{\"r.io\":{\"auth\":\"Y2Fyb2w6\"}}}", "r.io", "carol", "");
     /* An empty auth falls back to username/password. */
-    expect_config("{\"auths\":{\"r.io\":{\"auth\":\"\",\"username\":\"u\",\"password\":\"p\"}}}", "r.io",
-                  "u", "p");
+    expect_config("{\"auths\":{\"r.io\":{\"auth\":\"\",\"username\":\"u\",\"password\":\"p\"}}}",
+                  "r.io", "u", "p");
 
     /* Malformed entries: EINVAL, never the secret in the message. */
     expect_config_error("{\"auths\":{\"r.io\":{\"auth\":\"bm9jb2xvbg==\"}}}", "r.io", FERRY_EINVAL,
@@ -170,32 +174,36 @@ static void test_docker_config(void)
                         "password contains a NUL byte", NULL);
     expect_config_error("{\"auths\":{\"r.io\":{\"auth\":\"ZXZlCng6cHc=\"}}}", "r.io", FERRY_EINVAL,
                         "control character", NULL);
-    const char *bad_base64[] = {"YWxpY2U6czNjcjN0!", "YWxp Y2U6", "YWxpY2U6c", "YW=xpY2U6",
-                                "YWxpY2U6czNjcjN0===", "=", "YWI6Yw=", "YWI6Y2Q=="};
+    const char *bad_base64[] = {"YWxpY2U6czNjcjN0!",   "YWxp Y2U6", "YWxpY2U6c", "YW=xpY2U6",
+                                "YWxpY2U6czNjcjN0===", "=",         "YWI6Yw=",   "YWI6Y2Q=="};
     for (size_t i = 0; i < sizeof bad_base64 / sizeof bad_base64[0]; i++) {
         snprintf(json, sizeof json, "{\"auths\":{\"r.io\":{\"auth\":\"%s\"}}}", bad_base64[i]);
         expect_config_error(json, "r.io", FERRY_EINVAL, "is not valid base64", bad_base64[i]);
     }
-    expect_config_error("{\"auths\":{\"r.io\":{\"auth\":42}}}", "r.io", FERRY_EINVAL, "is not a string", NULL);
+    expect_config_error("{\"auths\":{\"r.io\":{\"auth\":42}}}", "r.io", FERRY_EINVAL,
+                        "is not a string", NULL);
     expect_config_error("{\"auths\":{\"r.io\":\"YWxpY2U6czNjcjN0\"}}", "r.io", FERRY_EINVAL,
                         "is not an object", "YWxp");
     expect_config_error("{\"auths\":{\"r.io\":{\"username\":\"u\"}}}", "r.io", FERRY_EINVAL,
                         "has a username but no password", NULL);
     expect_config_error("{\"auths\":[]}", "r.io", FERRY_EINVAL, "\"auths\" is not an object", NULL);
     expect_config_error("[]", "r.io", FERRY_EINVAL, "is not a JSON object", NULL);
-    expect_config_error("{\"auths\":{\"r.io\":{\"auth\":\"s3cr3t-unterminated", "r.io", FERRY_EINVAL,
-                        "is not valid JSON (line 1, column", "s3cr3t");
+    expect_config_error("{\"auths\":{\"r.io\":{\"auth\":\"s3cr3t-unterminated", "r.io",
+                        FERRY_EINVAL, "is not valid JSON (line 1, column", "s3cr3t");
     expect_config_error("", "r.io", FERRY_EINVAL, "is not valid JSON", NULL);
     expect_config_error("{\"auths\":{}}\0", "r.io", FERRY_ENOTFOUND, "no credentials", NULL);
 
     /* Not found: no entry, empty entry, helpers and identity tokens named. */
-    expect_config_error("{}", "r.io", FERRY_ENOTFOUND, "no credentials for 'r.io' in Docker config", NULL);
-    expect_config_error("{\"auths\":{\"r.io\":{}},\"credsStore\":\"desktop\"}", "r.io", FERRY_ENOTFOUND,
-                        "no user name and password for 'r.io' in Docker config", NULL);
-    expect_config_error(NULL, "r.io", FERRY_ENOTFOUND, "credential helper 'docker-credential-desktop' is not supported",
+    expect_config_error("{}", "r.io", FERRY_ENOTFOUND, "no credentials for 'r.io' in Docker config",
                         NULL);
-    expect_config_error("{\"credHelpers\":{\"https://r.io\":\"ecr-login\"},\"credsStore\":\"pass\"}", "r.io",
-                        FERRY_ENOTFOUND, "'docker-credential-ecr-login' is not supported", NULL);
+    expect_config_error("{\"auths\":{\"r.io\":{}},\"credsStore\":\"desktop\"}", "r.io",
+                        FERRY_ENOTFOUND, "no user name and password for 'r.io' in Docker config",
+                        NULL);
+    expect_config_error(NULL, "r.io", FERRY_ENOTFOUND,
+                        "credential helper 'docker-credential-desktop' is not supported", NULL);
+    expect_config_error(
+        "{\"credHelpers\":{\"https://r.io\":\"ecr-login\"},\"credsStore\":\"pass\"}", "r.io",
+        FERRY_ENOTFOUND, "'docker-credential-ecr-login' is not supported", NULL);
     expect_config_error("{\"credsStore\":\"$(rm -rf /)\"}", "r.io", FERRY_ENOTFOUND,
                         "no credentials for 'r.io' in Docker config", "rm -rf");
     expect_config_error("{\"auths\":{\"r.io\":{\"identitytoken\":\"t0ken-secret\"}}}", "r.io",

@@ -30,9 +30,11 @@ static void test_link_next(void)
 {
     expect_next("</v2/_catalog?last=b&n=2>; rel=\"next\"", "/v2/_catalog?last=b&n=2");
     expect_next("</v2/x/tags/list?n=100&last=v9>; rel=next", "/v2/x/tags/list?n=100&last=v9");
-    expect_next("<https://r.io/v2/x/tags/list?last=a>;rel=\"NEXT\"", "https://r.io/v2/x/tags/list?last=a");
+    expect_next("<https://r.io/v2/x/tags/list?last=a>;rel=\"NEXT\"",
+                "https://r.io/v2/x/tags/list?last=a");
     /* Several links, next not first; rel with several values; params in any order. */
-    expect_next("</p?1>; rel=\"prev\", </p?3>; title=\"page, 3\"; rel=\"last next\"; type=\"a\"", "/p?3");
+    expect_next("</p?1>; rel=\"prev\", </p?3>; title=\"page, 3\"; rel=\"last next\"; type=\"a\"",
+                "/p?3");
     expect_next("</first>; rel=first, </n>; type=x; rel=\"previous  next\"", "/n");
     /* Commas and semicolons inside <...>. */
     expect_next("</a?x=1,2;3>; rel=\"next\"", "/a?x=1,2;3");
@@ -103,14 +105,17 @@ static void test_url_resolve(void)
     const char *base = "https://r.example.com/v2/ns/app/tags/list?n=10#frag";
     expect_resolve(base, "https://other.example/v2/x?a=1", "https://other.example/v2/x?a=1");
     expect_resolve(base, "//cdn.example/blob?sig=abc", "https://cdn.example/blob?sig=abc");
-    expect_resolve(base, "/v2/ns/app/tags/list?n=10&last=v1", "https://r.example.com/v2/ns/app/tags/list?n=10&last=v1");
+    expect_resolve(base, "/v2/ns/app/tags/list?n=10&last=v1",
+                   "https://r.example.com/v2/ns/app/tags/list?n=10&last=v1");
     expect_resolve(base, "list?last=x", "https://r.example.com/v2/ns/app/tags/list?last=x");
-    expect_resolve(base, "../blobs/uploads/uuid?_state=s%3D", "https://r.example.com/v2/ns/app/blobs/uploads/uuid?_state=s%3D");
+    expect_resolve(base, "../blobs/uploads/uuid?_state=s%3D",
+                   "https://r.example.com/v2/ns/app/blobs/uploads/uuid?_state=s%3D");
     expect_resolve(base, "?last=v2&n=10", "https://r.example.com/v2/ns/app/tags/list?last=v2&n=10");
     expect_resolve(base, "", "https://r.example.com/v2/ns/app/tags/list?n=10");
     expect_resolve(base, "#other", "https://r.example.com/v2/ns/app/tags/list?n=10");
     expect_resolve(base, "/x#frag", "https://r.example.com/x");
-    expect_resolve("http://localhost:5000/v2/", "/v2/a/blobs/uploads/1?x=y", "http://localhost:5000/v2/a/blobs/uploads/1?x=y");
+    expect_resolve("http://localhost:5000/v2/", "/v2/a/blobs/uploads/1?x=y",
+                   "http://localhost:5000/v2/a/blobs/uploads/1?x=y");
     expect_resolve("http://[::1]:5000/v2/", "x", "http://[::1]:5000/v2/x");
     expect_resolve(base, "HTTP://Other.Example/P", "http://Other.Example/P");
 

@@ -13,24 +13,27 @@
 #define DE "sha256:3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea"
 #define DF "sha256:252f10c83610ebca1a059c0bae8255eba2f95be4d1d7bcfa89d7248a82d9f111"
 #define D512                                                                                       \
-    "sha512:a4abd4448c49562d828115d13a1fccea927f52b4d5459297f8b43e42da89238bc13626e43dcb38ddb08248" \
+    "sha512:"                                                                                      \
+    "a4abd4448c49562d828115d13a1fccea927f52b4d5459297f8b43e42da89238bc13626e43dcb38ddb08248"       \
     "8927ec904fb42057443983e88585179d50551afe62"
 /* The digest of "{}", the OCI 1.1 empty descriptor. */
 #define D_EMPTY "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
 
-#define CT_OCI_IMAGE "application/vnd.oci.image.manifest.v1+json"
-#define CT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define CT_DOCKER_V2 "application/vnd.docker.distribution.manifest.v2+json"
+#define CT_OCI_IMAGE   "application/vnd.oci.image.manifest.v1+json"
+#define CT_OCI_INDEX   "application/vnd.oci.image.index.v1+json"
+#define CT_DOCKER_V2   "application/vnd.docker.distribution.manifest.v2+json"
 #define CT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
 
 /* Building blocks for the hostile cases: an OCI image with given layers. */
-#define CFG "{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" DA "\",\"size\":1469}"
+#define CFG                                                                                        \
+    "{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" DA                 \
+    "\",\"size\":1469}"
 #define LAYER(digest, size)                                                                        \
     "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"" digest          \
     "\",\"size\":" size "}"
 #define OCI_IMG(layers)                                                                            \
-    "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_IMAGE "\",\"config\":" CFG ",\"layers\":["     \
-    layers "]}"
+    "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_IMAGE "\",\"config\":" CFG                      \
+    ",\"layers\":[" layers "]}"
 #define OCI_IDX(entries)                                                                           \
     "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_INDEX "\",\"manifests\":[" entries "]}"
 
@@ -167,16 +170,16 @@ static void test_docker_v2(void)
     manifest_destroy(&m);
 
     /* OCI non-distributable layers, likewise. */
-    const char *oci = OCI_IMG(
-        "{\"mediaType\":\"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip\","
-        "\"digest\":\"" DB "\",\"size\":5,\"urls\":[\"https://example.com/x\"]}");
+    const char *oci =
+        OCI_IMG("{\"mediaType\":\"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip\","
+                "\"digest\":\"" DB "\",\"size\":5,\"urls\":[\"https://example.com/x\"]}");
     CHECK_INT(parse_str(&m, NULL, oci, &err), 0);
     CHECK(m && m->blobs[1].foreign);
     CHECK_INT(manifest_blob_bytes(m), 1469);
     manifest_destroy(&m);
-    const char *no_urls = OCI_IMG(
-        "{\"mediaType\":\"application/vnd.oci.image.layer.nondistributable.v1.tar\","
-        "\"digest\":\"" DB "\",\"size\":5,\"urls\":[]}");
+    const char *no_urls =
+        OCI_IMG("{\"mediaType\":\"application/vnd.oci.image.layer.nondistributable.v1.tar\","
+                "\"digest\":\"" DB "\",\"size\":5,\"urls\":[]}");
     CHECK_INT(parse_str(&m, NULL, no_urls, &err), 0);
     CHECK(m && !m->blobs[1].foreign);
     CHECK_INT(manifest_blob_bytes(m), 1469 + 5);
@@ -270,18 +273,16 @@ static void test_artifacts(void)
     manifest_destroy(&m);
 
     /* An OCI 1.1 artifact with no layers at all, empty or absent. */
-    const char *empty_layers =
-        "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_IMAGE "\","
-        "\"artifactType\":\"application/vnd.example.sbom\","
-        "\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\","
-        "\"digest\":\"" D_EMPTY "\",\"size\":2},\"layers\":[]}";
+    const char *empty_layers = "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_IMAGE "\","
+                               "\"artifactType\":\"application/vnd.example.sbom\","
+                               "\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\","
+                               "\"digest\":\"" D_EMPTY "\",\"size\":2},\"layers\":[]}";
     CHECK_INT(parse_str(&m, CT_OCI_IMAGE, empty_layers, &err), 0);
     CHECK(m && m->n_blobs == 1);
     manifest_destroy(&m);
-    const char *no_layers =
-        "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_IMAGE "\","
-        "\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\","
-        "\"digest\":\"" D_EMPTY "\",\"size\":2}}";
+    const char *no_layers = "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_IMAGE "\","
+                            "\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\","
+                            "\"digest\":\"" D_EMPTY "\",\"size\":2}}";
     CHECK_INT(parse_str(&m, CT_OCI_IMAGE, no_layers, &err), 0);
     CHECK(m && m->n_blobs == 1);
     manifest_destroy(&m);
@@ -315,9 +316,9 @@ static void test_kind_inference(void)
     CHECK_INT(parse_str(&m, NULL, index, &err), 0);
     CHECK(m && m->kind == MANIFEST_OCI_INDEX);
     manifest_destroy(&m);
-    CHECK_INT(parse_str(&m, " Application/VND.Docker.Distribution.Manifest.v2+JSON ;q=1", image,
-                        &err),
-              0);
+    CHECK_INT(
+        parse_str(&m, " Application/VND.Docker.Distribution.Manifest.v2+JSON ;q=1", image, &err),
+        0);
     CHECK(m && m->kind == MANIFEST_DOCKER_V2);
     manifest_destroy(&m);
     CHECK_INT(parse_str(&m, CT_DOCKER_LIST, index, &err), 0);
@@ -416,8 +417,8 @@ static const struct bad_case bad_cases[] = {
      FERRY_EUNSUPPORTED, "Docker schema 1 manifest"},
     {"application/vnd.docker.distribution.manifest.v1+prettyjws", "{\"schemaVersion\":1}",
      FERRY_EUNSUPPORTED, "push the image again with a current client"},
-    {"application/vnd.docker.distribution.manifest.v1+json", "not even json",
-     FERRY_EUNSUPPORTED, "schema 1"},
+    {"application/vnd.docker.distribution.manifest.v1+json", "not even json", FERRY_EUNSUPPORTED,
+     "schema 1"},
     {NULL,
      "{\"schemaVersion\":2,"
      "\"mediaType\":\"application/vnd.docker.distribution.manifest.v1+prettyjws\"}",
@@ -436,22 +437,24 @@ static const struct bad_case bad_cases[] = {
     {CT_OCI_INDEX, OCI_IMG(""), FERRY_EINVAL, "contradicts"},
 
     /* Documents that could be read as two things. */
-    {NULL, "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_IMAGE "\",\"config\":" CFG
-           ",\"layers\":[],\"manifests\":[]}",
+    {NULL,
+     "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_IMAGE "\",\"config\":" CFG
+     ",\"layers\":[],\"manifests\":[]}",
      FERRY_EINVAL, "ambiguous"},
-    {NULL, "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_INDEX "\",\"manifests\":[],"
-           "\"layers\":[]}",
+    {NULL,
+     "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_INDEX "\",\"manifests\":[],"
+     "\"layers\":[]}",
      FERRY_EINVAL, "ambiguous"},
 
     /* Images: structure. */
-    {NULL, "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_IMAGE "\",\"layers\":[]}",
-     FERRY_EINVAL, "config: missing"},
+    {NULL, "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_IMAGE "\",\"layers\":[]}", FERRY_EINVAL,
+     "config: missing"},
     {NULL, "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_IMAGE "\",\"config\":[],\"layers\":[]}",
      FERRY_EINVAL, "config: must be an object, got an array"},
     {NULL, "{\"schemaVersion\":2,\"mediaType\":\"" CT_DOCKER_V2 "\",\"config\":" CFG "}",
      FERRY_EINVAL, "layers: missing"},
-    {NULL, "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_IMAGE "\",\"config\":" CFG
-           ",\"layers\":{}}",
+    {NULL,
+     "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_IMAGE "\",\"config\":" CFG ",\"layers\":{}}",
      FERRY_EINVAL, "layers: must be an array, got an object"},
     {NULL, OCI_IMG(LAYER(DB, "1") ",\"" DC "\""), FERRY_EINVAL,
      "layers[1]: must be an object, got a string"},
@@ -459,8 +462,8 @@ static const struct bad_case bad_cases[] = {
     /* Descriptors: every field. */
     {NULL, OCI_IMG(LAYER(DB, "1") "," LAYER(DC, "2") "," LAYER("sha256:abc", "3")), FERRY_EINVAL,
      "layers[2].digest: invalid digest"},
-    {NULL, OCI_IMG(LAYER("sha256:CA978112CA1BBDCAFAC231B39A23DC4DA786EFF8147C4E72B9807785AFEE48BB",
-                         "3")),
+    {NULL,
+     OCI_IMG(LAYER("sha256:CA978112CA1BBDCAFAC231B39A23DC4DA786EFF8147C4E72B9807785AFEE48BB", "3")),
      FERRY_EINVAL, "layers[0].digest"},
     {NULL, OCI_IMG(LAYER("md5:0cc175b9c0f1b6a831c399e269772661", "3")), FERRY_EUNSUPPORTED,
      "layers[0].digest: unsupported digest algorithm"},
@@ -491,18 +494,21 @@ static const struct bad_case bad_cases[] = {
      FERRY_EINVAL, "layers[0].urls: must be an array"},
     {NULL, OCI_IMG("{\"mediaType\":\"a/b\",\"digest\":\"" DB "\",\"size\":1,\"urls\":[1]}"),
      FERRY_EINVAL, "layers[0].urls[0]: must be a string"},
-    {NULL, OCI_IMG("{\"mediaType\":\"a/b\",\"digest\":\"" DB "\",\"size\":1,"
-                   "\"artifactType\":{}}"),
+    {NULL,
+     OCI_IMG("{\"mediaType\":\"a/b\",\"digest\":\"" DB "\",\"size\":1,"
+             "\"artifactType\":{}}"),
      FERRY_EINVAL, "layers[0].artifactType: must be a string"},
-    {NULL, "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"a/b\",\"digest\":\"" DA "\"},"
-           "\"layers\":[]}",
+    {NULL,
+     "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"a/b\",\"digest\":\"" DA "\"},"
+     "\"layers\":[]}",
      FERRY_EINVAL, "config.size: missing"},
     {NULL, "{\"schemaVersion\":2,\"config\":" CFG ",\"layers\":[],\"artifactType\":3}",
      FERRY_EINVAL, "artifactType: must be a string"},
     {NULL, "{\"schemaVersion\":2,\"config\":" CFG ",\"layers\":[],\"subject\":\"" DA "\"}",
      FERRY_EINVAL, "subject: must be an object, got a string"},
-    {NULL, "{\"schemaVersion\":2,\"config\":" CFG ",\"layers\":[],"
-           "\"subject\":{\"mediaType\":\"a/b\",\"digest\":\"sha256:zz\",\"size\":1}}",
+    {NULL,
+     "{\"schemaVersion\":2,\"config\":" CFG ",\"layers\":[],"
+     "\"subject\":{\"mediaType\":\"a/b\",\"digest\":\"sha256:zz\",\"size\":1}}",
      FERRY_EINVAL, "subject.digest"},
 
     /* Indexes. */
@@ -511,17 +517,21 @@ static const struct bad_case bad_cases[] = {
     {NULL, "{\"schemaVersion\":2,\"mediaType\":\"" CT_DOCKER_LIST "\",\"manifests\":{}}",
      FERRY_EINVAL, "manifests: must be an array"},
     {NULL, OCI_IDX("null"), FERRY_EINVAL, "manifests[0]: must be an object, got null"},
-    {NULL, OCI_IDX("{\"mediaType\":\"" CT_OCI_IMAGE "\",\"digest\":\"" DA "\",\"size\":1},"
-                   "{\"mediaType\":\"" CT_OCI_IMAGE "\",\"digest\":\"" DB "\",\"size\":-5}"),
+    {NULL,
+     OCI_IDX("{\"mediaType\":\"" CT_OCI_IMAGE "\",\"digest\":\"" DA "\",\"size\":1},"
+             "{\"mediaType\":\"" CT_OCI_IMAGE "\",\"digest\":\"" DB "\",\"size\":-5}"),
      FERRY_EINVAL, "manifests[1].size: negative"},
-    {NULL, OCI_IDX("{\"mediaType\":\"" CT_OCI_IMAGE "\",\"digest\":\"" DA "\",\"size\":1,"
-                   "\"platform\":\"linux/amd64\"}"),
+    {NULL,
+     OCI_IDX("{\"mediaType\":\"" CT_OCI_IMAGE "\",\"digest\":\"" DA "\",\"size\":1,"
+             "\"platform\":\"linux/amd64\"}"),
      FERRY_EINVAL, "manifests[0].platform: must be an object"},
-    {NULL, OCI_IDX("{\"mediaType\":\"" CT_OCI_IMAGE "\",\"digest\":\"" DA "\",\"size\":1,"
-                   "\"platform\":{\"os\":\"linux\",\"architecture\":64}}"),
+    {NULL,
+     OCI_IDX("{\"mediaType\":\"" CT_OCI_IMAGE "\",\"digest\":\"" DA "\",\"size\":1,"
+             "\"platform\":{\"os\":\"linux\",\"architecture\":64}}"),
      FERRY_EINVAL, "manifests[0].platform.architecture: must be a string, got an integer"},
-    {NULL, OCI_IDX("{\"mediaType\":\"" CT_OCI_IMAGE "\",\"digest\":\"" DA "\",\"size\":1,"
-                   "\"platform\":{\"os\":\"linux\",\"variant\":[\"v8\"]}}"),
+    {NULL,
+     OCI_IDX("{\"mediaType\":\"" CT_OCI_IMAGE "\",\"digest\":\"" DA "\",\"size\":1,"
+             "\"platform\":{\"os\":\"linux\",\"variant\":[\"v8\"]}}"),
      FERRY_EINVAL, "manifests[0].platform.variant"},
 };
 
@@ -605,8 +615,8 @@ static void test_huge_arrays(void)
     size_t n = 20000;
 
     fbuf_init(&b, MANIFEST_MAX_SIZE);
-    int rc = fbuf_puts(&b, "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_IMAGE
-                           "\",\"config\":" CFG ",\"layers\":[");
+    int rc = fbuf_puts(&b, "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_IMAGE "\",\"config\":" CFG
+                           ",\"layers\":[");
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = fbuf_printf(&b, "%s" LAYER(DB, "%zu"), i ? "," : "", i);
     if (rc == 0)
@@ -621,8 +631,8 @@ static void test_huge_arrays(void)
     manifest_destroy(&m);
 
     fbuf_reset(&b);
-    rc = fbuf_puts(&b, "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_IMAGE
-                       "\",\"config\":" CFG ",\"layers\":[");
+    rc = fbuf_puts(&b, "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_IMAGE "\",\"config\":" CFG
+                       ",\"layers\":[");
     for (size_t i = 0; i < 1100 && rc == 0; i++)
         rc = fbuf_printf(&b, "%s" LAYER(DB, "9007199254740991"), i ? "," : "");
     if (rc == 0)
@@ -634,10 +644,11 @@ static void test_huge_arrays(void)
     fbuf_reset(&b);
     rc = fbuf_puts(&b, "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_INDEX "\",\"manifests\":[");
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = fbuf_printf(&b,
-                         "%s{\"mediaType\":\"" CT_OCI_IMAGE "\",\"digest\":\"" DC
-                         "\",\"size\":%zu,\"platform\":{\"os\":\"linux\",\"architecture\":\"a%zu\"}}",
-                         i ? "," : "", i, i);
+        rc = fbuf_printf(
+            &b,
+            "%s{\"mediaType\":\"" CT_OCI_IMAGE "\",\"digest\":\"" DC
+            "\",\"size\":%zu,\"platform\":{\"os\":\"linux\",\"architecture\":\"a%zu\"}}",
+            i ? "," : "", i, i);
     if (rc == 0)
         rc = fbuf_puts(&b, "]}");
     CHECK_INT(rc, 0);
@@ -652,9 +663,8 @@ static void test_huge_arrays(void)
     fbuf_reset(&b);
     rc = fbuf_puts(&b, "{\"schemaVersion\":2,\"mediaType\":\"" CT_OCI_INDEX "\",\"manifests\":[");
     for (size_t i = 0; i < 500 && rc == 0; i++)
-        rc = fbuf_printf(&b,
-                         "{\"mediaType\":\"" CT_OCI_IMAGE "\",\"digest\":\"" DC
-                         "\",\"size\":1,\"platform\":{\"os\":\"linux\"}},");
+        rc = fbuf_printf(&b, "{\"mediaType\":\"" CT_OCI_IMAGE "\",\"digest\":\"" DC
+                             "\",\"size\":1,\"platform\":{\"os\":\"linux\"}},");
     if (rc == 0)
         rc = fbuf_puts(&b, "{\"mediaType\":\"a/b\",\"digest\":\"" DC "\",\"size\":-1}]}");
     CHECK_INT(manifest_parse(&m, NULL, b.data, b.len, &err), FERRY_EINVAL);

@@ -52,7 +52,8 @@ static void expect_bad_ref(const char *text, int code, const char *needle)
 
 static void test_valid_refs(void)
 {
-    expect_ref("docker.io/library/ubuntu:22.04", "docker.io", "library/ubuntu", "22.04", NULL, NULL);
+    expect_ref("docker.io/library/ubuntu:22.04", "docker.io", "library/ubuntu", "22.04", NULL,
+               NULL);
     expect_ref("registry.example.com/app", "registry.example.com", "app", NULL, NULL, NULL);
     expect_ref("localhost/app", "localhost", "app", NULL, NULL, NULL);
     expect_ref("localhost:5000/a/b/c:v1", "localhost:5000", "a/b/c", "v1", NULL, NULL);
@@ -63,8 +64,8 @@ static void test_valid_refs(void)
     expect_ref("ghcr.io/org/app:v1.2.3@" DIGEST_A, "ghcr.io", "org/app", "v1.2.3", DIGEST_A, NULL);
     expect_ref("ccr.ccs.tencentyun.com/a.b/c_d/e__f/g-h/i---j:_tag-.x", "ccr.ccs.tencentyun.com",
                "a.b/c_d/e__f/g-h/i---j", "_tag-.x", NULL, NULL);
-    expect_ref("My-Registry.Example.COM:443/app:TAG", "My-Registry.Example.COM:443", "app", "TAG", NULL,
-               NULL);
+    expect_ref("My-Registry.Example.COM:443/app:TAG", "My-Registry.Example.COM:443", "app", "TAG",
+               NULL, NULL);
     expect_ref("host.x:65535/a:b", "host.x:65535", "a", "b", NULL, NULL);
     expect_ref("host.x:1/0/9", "host.x:1", "0/9", NULL, NULL, NULL);
     expect_ref("xn--bcher-kva.example/app", "xn--bcher-kva.example", "app", NULL, NULL, NULL);
@@ -91,11 +92,14 @@ static void test_hostile_refs(void)
     expect_bad_ref("", FERRY_EINVAL, "empty image reference");
     expect_bad_ref("ubuntu", FERRY_EINVAL, "has no registry host");
     expect_bad_ref("library/ubuntu:22.04", FERRY_EINVAL, "has no registry host");
-    expect_bad_ref("ubuntu:22.04", FERRY_EINVAL, "'ubuntu:22.04' has no registry host: write it in full, as in registry.example.com/ubuntu:22.04");
+    expect_bad_ref("ubuntu:22.04", FERRY_EINVAL,
+                   "'ubuntu:22.04' has no registry host: write it in full, as in "
+                   "registry.example.com/ubuntu:22.04");
     expect_bad_ref("docker.io", FERRY_EINVAL, "has no repository path");
     expect_bad_ref("docker.io/", FERRY_EINVAL, "has no repository path");
     expect_bad_ref("docker.io/Library/ubuntu", FERRY_EINVAL, "repository names must be lower case");
-    expect_bad_ref("docker.io/library/Ubuntu:1", FERRY_EINVAL, "repository names must be lower case");
+    expect_bad_ref("docker.io/library/Ubuntu:1", FERRY_EINVAL,
+                   "repository names must be lower case");
     expect_bad_ref("r.io/a//b", FERRY_EINVAL, "empty path component");
     expect_bad_ref("r.io/a/", FERRY_EINVAL, "ends with '/'");
     expect_bad_ref("r.io//a", FERRY_EINVAL, "starts with '/'");

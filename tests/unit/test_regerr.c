@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void parse(const char *body, char *code, size_t code_size, char *message, size_t message_size)
+static void parse(const char *body, char *code, size_t code_size, char *message,
+                  size_t message_size)
 {
     regerr_parse(body, body ? strlen(body) : 0, code, code_size, message, message_size);
 }
@@ -13,23 +14,36 @@ static void parse(const char *body, char *code, size_t code_size, char *message,
 static void test_parse(void)
 {
     char code[32], message[128];
-    parse("{\"errors\":[{\"code\":\"NAME_UNKNOWN\",\"message\":\"repository name not known to registry\","
+    parse("{\"errors\":[{\"code\":\"NAME_UNKNOWN\",\"message\":\"repository name not known to "
+          "registry\","
           "\"detail\":{\"name\":\"x\"}}]}",
           code, sizeof code, message, sizeof message);
     CHECK_STR(code, "NAME_UNKNOWN");
     CHECK_STR(message, "repository name not known to registry");
 
     /* Only the first error is read. */
-    parse("{\"errors\":[{\"code\":\"DENIED\",\"message\":\"a\"},{\"code\":\"X\",\"message\":\"b\"}]}", code,
-          sizeof code, message, sizeof message);
+    parse(
+        "{\"errors\":[{\"code\":\"DENIED\",\"message\":\"a\"},{\"code\":\"X\",\"message\":\"b\"}]}",
+        code, sizeof code, message, sizeof message);
     CHECK_STR(code, "DENIED");
     CHECK_STR(message, "a");
 
     /* Garbage and odd shapes give empty strings, never a failure. */
     const char *garbage[] = {
-        "", "not json", "<html><body>502 Bad Gateway</body></html>", "{", "[]", "null", "42",
-        "{\"errors\":{}}", "{\"errors\":[]}", "{\"errors\":[42]}", "{\"errors\":[{\"code\":7,\"message\":[]}]}",
-        "{\"errors\":[{}]}", "{\"errors\":\"x\",\"message\":\"m\"}", "\xff\xfe{}",
+        "",
+        "not json",
+        "<html><body>502 Bad Gateway</body></html>",
+        "{",
+        "[]",
+        "null",
+        "42",
+        "{\"errors\":{}}",
+        "{\"errors\":[]}",
+        "{\"errors\":[42]}",
+        "{\"errors\":[{\"code\":7,\"message\":[]}]}",
+        "{\"errors\":[{}]}",
+        "{\"errors\":\"x\",\"message\":\"m\"}",
+        "\xff\xfe{}",
     };
     for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++) {
         memcpy(code, "junk", 5);
@@ -46,7 +60,8 @@ static void test_parse(void)
     CHECK_STR(code, "");
 
     /* Non-spec shapes of token servers and proxies. */
-    parse("{\"details\":\"incorrect username or password\"}", code, sizeof code, message, sizeof message);
+    parse("{\"details\":\"incorrect username or password\"}", code, sizeof code, message,
+          sizeof message);
     CHECK_STR(code, "");
     CHECK_STR(message, "incorrect username or password");
     parse("{\"error\":\"invalid_grant\",\"message\":\"first wins\"}", code, sizeof code, message,
@@ -55,7 +70,8 @@ static void test_parse(void)
 
     /* Control characters stripped, white space collapsed, C1 controls and
      * escapes gone, UTF-8 kept. */
-    parse("{\"errors\":[{\"code\":\"X\\u001b[2J\",\"message\":\"  line1\\n\\r\\tline2\\u0007 caf\\u00e9 "
+    parse("{\"errors\":[{\"code\":\"X\\u001b[2J\",\"message\":\"  line1\\n\\r\\tline2\\u0007 "
+          "caf\\u00e9 "
           "\\u0085end \"}]}",
           code, sizeof code, message, sizeof message);
     CHECK_STR(code, "X[2J");
@@ -86,7 +102,8 @@ static void test_parse(void)
     free(body);
 
     /* Zero-sized buffers are left alone. */
-    parse("{\"errors\":[{\"code\":\"DENIED\",\"message\":\"x\"}]}", NULL, 0, message, sizeof message);
+    parse("{\"errors\":[{\"code\":\"DENIED\",\"message\":\"x\"}]}", NULL, 0, message,
+          sizeof message);
     CHECK_STR(message, "x");
     /* Deep nesting does not crash the parser. */
     body = malloc(60001);
@@ -139,7 +156,8 @@ static void test_classify(void)
 static void test_from_response(void)
 {
     ferry_err_t err = {0};
-    const char *body = "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"manifest unknown\"}]}";
+    const char *body =
+        "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"manifest unknown\"}]}";
     CHECK_INT(regerr_from_response(&err, "GET manifest r.io/a:v1", 404, body, strlen(body)),
               FERRY_ENOTFOUND);
     CHECK_INT(err.code, FERRY_ENOTFOUND);
@@ -162,7 +180,8 @@ static void test_from_response(void)
     CHECK_INT(regerr_from_response(&err, NULL, 500, NULL, 0), FERRY_ERETRY);
     CHECK_STR(err.message, "registry: HTTP 500");
 
-    body = "{\"errors\":[{\"code\":\"DIGEST_INVALID\",\"message\":\"provided digest did not match\"}]}";
+    body = "{\"errors\":[{\"code\":\"DIGEST_INVALID\",\"message\":\"provided digest did not "
+           "match\"}]}";
     CHECK_INT(regerr_from_response(NULL, "put", 400, body, strlen(body)), FERRY_EDIGEST);
 
     /* A hostile body cannot inject lines or terminal escapes into a message. */
@@ -176,12 +195,14 @@ static void test_from_response(void)
     char *long_body = malloc(REGERR_BODY_MAX + 10);
     memset(long_body, 'x', REGERR_BODY_MAX + 10);
     memcpy(long_body, "too busy\n", 9);
-    CHECK_INT(regerr_from_response(&err, "pull", 503, long_body, REGERR_BODY_MAX + 10), FERRY_ERETRY);
+    CHECK_INT(regerr_from_response(&err, "pull", 503, long_body, REGERR_BODY_MAX + 10),
+              FERRY_ERETRY);
     CHECK_STR(err.message, "pull: HTTP 503: too busy");
     /* A first line longer than the message cap is cut. */
     long_body[0] = 'y';
     long_body[8] = 'y';
-    CHECK_INT(regerr_from_response(&err, "pull", 503, long_body, REGERR_BODY_MAX + 10), FERRY_ERETRY);
+    CHECK_INT(regerr_from_response(&err, "pull", 503, long_body, REGERR_BODY_MAX + 10),
+              FERRY_ERETRY);
     CHECK_INT(strlen(err.message), strlen("pull: HTTP 503: ") + REGERR_MESSAGE_MAX);
     free(long_body);
 

@@ -29,7 +29,8 @@ static void test_delay_without_jitter(void)
     CHECK_INT(retry_delay_ms(&zero, INT_MAX, -1, NULL), 0);
     retry_policy_t negative = {.max_attempts = 3, .base_ms = -5, .max_ms = -1, .budget_ms = 0};
     CHECK_INT(retry_delay_ms(&negative, 3, -1, NULL), 0);
-    retry_policy_t huge = {.max_attempts = 3, .base_ms = INT64_MAX, .max_ms = INT64_MAX, .budget_ms = 0};
+    retry_policy_t huge = {
+        .max_attempts = 3, .base_ms = INT64_MAX, .max_ms = INT64_MAX, .budget_ms = 0};
     CHECK_INT(retry_delay_ms(&huge, 60, -1, NULL), RETRY_DELAY_CEILING_MS);
     retry_policy_t uncapped = {.max_attempts = 3, .base_ms = 1000, .max_ms = 0, .budget_ms = 0};
     CHECK_INT(retry_delay_ms(&uncapped, 100, -1, NULL), RETRY_DELAY_CEILING_MS);

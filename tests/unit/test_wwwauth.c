@@ -45,32 +45,38 @@ static void test_valid(void)
                      "repository:library/ubuntu:pull", NULL);
     expect_challenge("Basic realm=\"Registry Realm\"", "basic", "Registry Realm", NULL, NULL, NULL);
     expect_challenge("Basic", "basic", NULL, NULL, NULL, NULL);
-    expect_challenge("BEARER REALM=\"https://a/t\", SERVICE=svc", "bearer", "https://a/t", "svc", NULL,
-                     NULL);
-    expect_challenge("  bEaReR   realm = \"https://a/t\" ,  service = \"s\"  ", "bearer", "https://a/t",
-                     "s", NULL, NULL);
+    expect_challenge("BEARER REALM=\"https://a/t\", SERVICE=svc", "bearer", "https://a/t", "svc",
+                     NULL, NULL);
+    expect_challenge("  bEaReR   realm = \"https://a/t\" ,  service = \"s\"  ", "bearer",
+                     "https://a/t", "s", NULL, NULL);
     /* Several challenges: Bearer wins wherever it stands. */
-    expect_challenge("Basic realm=\"x\", Bearer realm=\"y\",service=\"z\"", "bearer", "y", "z", NULL, NULL);
+    expect_challenge("Basic realm=\"x\", Bearer realm=\"y\",service=\"z\"", "bearer", "y", "z",
+                     NULL, NULL);
     expect_challenge("Bearer realm=\"y\", Basic realm=\"x\"", "bearer", "y", NULL, NULL, NULL);
     expect_challenge("Negotiate, Basic realm=\"x\"", "basic", "x", NULL, NULL, NULL);
     expect_challenge("Negotiate abc123+/==, Bearer realm=\"y\"", "bearer", "y", NULL, NULL, NULL);
-    expect_challenge("Newauth realm=\"apps\", type=1, title=\"Login to \\\"apps\\\"\", Basic realm=\"simple\"",
-                     "basic", "simple", NULL, NULL, NULL);
+    expect_challenge(
+        "Newauth realm=\"apps\", type=1, title=\"Login to \\\"apps\\\"\", Basic realm=\"simple\"",
+        "basic", "simple", NULL, NULL, NULL);
     /* Commas and escapes inside quotes; multiple scopes in one value. */
-    expect_challenge("Bearer realm=\"https://a/t\",scope=\"repository:a/b:pull,push repository:c:pull\"",
-                     "bearer", "https://a/t", NULL, "repository:a/b:pull,push repository:c:pull", NULL);
-    expect_challenge("Bearer realm=\"https://a/t?x=\\\"1\\\"\\\\\"", "bearer", "https://a/t?x=\"1\"\\", NULL,
-                     NULL, NULL);
+    expect_challenge(
+        "Bearer realm=\"https://a/t\",scope=\"repository:a/b:pull,push repository:c:pull\"",
+        "bearer", "https://a/t", NULL, "repository:a/b:pull,push repository:c:pull", NULL);
+    expect_challenge("Bearer realm=\"https://a/t?x=\\\"1\\\"\\\\\"", "bearer",
+                     "https://a/t?x=\"1\"\\", NULL, NULL, NULL);
     /* Unquoted URL-ish values, as some registries send. */
     expect_challenge("Bearer realm=https://auth.example.com/token,service=registry.example.com",
-                     "bearer", "https://auth.example.com/token", "registry.example.com", NULL, NULL);
+                     "bearer", "https://auth.example.com/token", "registry.example.com", NULL,
+                     NULL);
     /* Error of an expired or insufficient token. */
-    expect_challenge("Bearer realm=\"https://a/t\",error=\"insufficient_scope\",scope=\"repository:x:push\"",
-                     "bearer", "https://a/t", NULL, "repository:x:push", "insufficient_scope");
+    expect_challenge(
+        "Bearer realm=\"https://a/t\",error=\"insufficient_scope\",scope=\"repository:x:push\"",
+        "bearer", "https://a/t", NULL, "repository:x:push", "insufficient_scope");
     /* Extra and empty list elements. */
     expect_challenge(",, Bearer realm=\"r\",,, service=\"s\" ,", "bearer", "r", "s", NULL, NULL);
     /* Unknown parameters are skipped; an empty quoted value is a value. */
-    expect_challenge("Bearer foo=\"\", realm=\"r\", charset=UTF-8", "bearer", "r", NULL, NULL, NULL);
+    expect_challenge("Bearer foo=\"\", realm=\"r\", charset=UTF-8", "bearer", "r", NULL, NULL,
+                     NULL);
     /* A Bearer without realm is unusable, so Basic is taken. */
     expect_challenge("Bearer service=\"s\", Basic realm=\"b\"", "basic", "b", NULL, NULL, NULL);
 }
