@@ -11,6 +11,37 @@
 #include "fixture.h"
 #include "testlib.h"
 
+/* The last line of every run, the one image-transfer users grep for. */
+#define FINISHED_FMT                                                                               \
+    "################# Finished, %d transfer jobs failed, %d normal urlPair generate failed, "     \
+    "%d jobs generate failed #################"
+
+/* The last non-empty line of text (NULL: ""), without its newline; a static
+ * buffer. */
+static inline const char *last_line(const char *text)
+{
+    static char line[1024];
+    size_t len = text ? strlen(text) : 0;
+    while (len && text[len - 1] == '\n')
+        len--;
+    size_t start = len;
+    while (start && text[start - 1] != '\n')
+        start--;
+    size_t n = len - start < sizeof line - 1 ? len - start : sizeof line - 1;
+    if (n)
+        memcpy(line, text + start, n);
+    line[n] = '\0';
+    return line;
+}
+
+/* Checks that out ends with the finished line of these counts. */
+static inline void check_finished_out(const char *out, int x, int y, int z)
+{
+    char want[512];
+    snprintf(want, sizeof want, FINISHED_FMT, x, y, z);
+    CHECK_STR(last_line(out), want);
+}
+
 static inline int write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");

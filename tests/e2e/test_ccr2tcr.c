@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "e2e.h"
 #include "fixture.h"
 #include "testlib.h"
 
@@ -45,9 +46,6 @@
 #define TCR_REGION "ap-shanghai"
 #define TCR_NAME   "migrate-target"
 #define TCR_ID_RUN "tcr-mig00001"
-#define FINISHED_OK                                                                                \
-    "################# Finished, 0 transfer jobs failed, 0 normal urlPair generate "               \
-    "failed, 0 jobs generate failed #################"
 
 /* ---------------------------------------------------------------- the data */
 
@@ -360,22 +358,6 @@ static void ferry_run(run_t *r, const tc_double_t *d, const char *args)
         fprintf(stderr, "---- stdout\n%s---- stderr\n%s----\n", r->out, r->err);
 }
 
-/* The last non-empty line of text, in a static buffer. */
-static const char *last_line(const char *text)
-{
-    static char line[512];
-    size_t len = strlen(text);
-    while (len > 0 && text[len - 1] == '\n')
-        len--;
-    size_t start = len;
-    while (start > 0 && text[start - 1] != '\n')
-        start--;
-    size_t n = len - start < sizeof line - 1 ? len - start : sizeof line - 1;
-    memcpy(line, text + start, n);
-    line[n] = '\0';
-    return line;
-}
-
 /* What varies between runs of the guide's command. */
 typedef struct guide {
     const char *tcr_name; /* NULL = TCR_NAME */
@@ -646,7 +628,7 @@ static void test_all(void)
     run_t r;
     run_guide(&r, e.tcr, &e.api, &(guide_t){0});
     CHECK_INT(r.status, 0);
-    CHECK_STR(last_line(r.out), FINISHED_OK);
+    check_finished_out(r.out, 0, 0, 0);
     CHECK_CONTAINS(r.out, "Images: 17 migrated, 0 already present, 0 failed");
     check_no_secrets(&r);
     CHECK_INT(catalog_size(e.tcr), (int)N_REPOS);
@@ -690,7 +672,7 @@ static void test_tagnum(void)
     run_t r;
     run_guide(&r, e.tcr, &e.api, &(guide_t){.tag_num = 2});
     CHECK_INT(r.status, 0);
-    CHECK_STR(last_line(r.out), FINISHED_OK);
+    check_finished_out(r.out, 0, 0, 0);
     /* 2+2+2+2+2+1 */
     CHECK_CONTAINS(r.out, "Images: 11 migrated, 0 already present, 0 failed");
     check_target_tags(e.tcr, 2, NULL);
@@ -710,7 +692,7 @@ static void test_rerun(void)
     run_t r;
     run_guide(&r, e.tcr, &e.api, &(guide_t){0});
     CHECK_INT(r.status, 0);
-    CHECK_STR(last_line(r.out), FINISHED_OK);
+    check_finished_out(r.out, 0, 0, 0);
     run_free(&r);
     int uploads = upload_count(e.tcr);
     CHECK(uploads > 0);
@@ -720,7 +702,7 @@ static void test_rerun(void)
 
     run_guide(&r, e.tcr, &e.api, &(guide_t){0});
     CHECK_INT(r.status, 0);
-    CHECK_STR(last_line(r.out), FINISHED_OK);
+    check_finished_out(r.out, 0, 0, 0);
     CHECK_CONTAINS(r.out, "Images: 0 migrated, 17 already present, 0 failed");
     CHECK_CONTAINS(r.out, "Blobs: 0 copied, 0 mounted");
     CHECK_INT(upload_count(e.tcr), uploads);
@@ -753,9 +735,7 @@ static void test_nsfail(void)
     run_t r;
     run_guide(&r, e.tcr, &e.api, &(guide_t){.extra = extra});
     CHECK_INT(r.status, 1);
-    CHECK_STR(last_line(r.out),
-              "################# Finished, 0 transfer jobs failed, 2 normal "
-              "urlPair generate failed, 0 jobs generate failed #################");
+    check_finished_out(r.out, 0, 2, 0);
     CHECK_CONTAINS(r.out, "Images: 12 migrated, 0 already present, 0 failed");
     /* each repository of gamma is listed with the reason */
     char *lines = r.out;
@@ -820,7 +800,7 @@ static void test_ratelimit(void)
     run_t r;
     run_guide(&r, e.tcr, &e.api, &(guide_t){0});
     CHECK_INT(r.status, 0);
-    CHECK_STR(last_line(r.out), FINISHED_OK);
+    check_finished_out(r.out, 0, 0, 0);
     check_target_tags(e.tcr, 100, NULL);
     json_t *calls = double_calls(&e.api);
     CHECK_INT(count_calls(calls, 0, NULL, "RequestLimitExceeded"), 4);
@@ -903,7 +883,7 @@ static void test_token(void)
     run_t r;
     run_guide(&r, e.tcr, &e.api, &(guide_t){.no_tcr_auth = true});
     CHECK_INT(r.status, 0);
-    CHECK_STR(last_line(r.out), FINISHED_OK);
+    check_finished_out(r.out, 0, 0, 0);
     check_no_secrets(&r);
     check_target_tags(e.tcr, 100, NULL);
     check_digests_skopeo(e.tcr, 1);
@@ -929,7 +909,7 @@ static void test_dash(void)
     run_guide(&r, e.tcr, &e.api,
               &(guide_t){.tag_num = 1, .single_dash = true, .extra = "-routines=2"});
     CHECK_INT(r.status, 0);
-    CHECK_STR(last_line(r.out), FINISHED_OK);
+    check_finished_out(r.out, 0, 0, 0);
     CHECK_CONTAINS(r.out, "Images: 6 migrated, 0 already present, 0 failed");
     check_target_tags(e.tcr, 1, NULL);
     run_free(&r);
@@ -949,9 +929,7 @@ static void test_badlogin(void)
     run_t r;
     run_guide(&r, e.tcr, &e.api, &(guide_t){.ccr_auth = CCR_USER ":wrong-login", .tag_num = 1});
     CHECK_INT(r.status, 1);
-    CHECK_STR(last_line(r.out),
-              "################# Finished, 0 transfer jobs failed, 0 normal "
-              "urlPair generate failed, 6 jobs generate failed #################");
+    check_finished_out(r.out, 0, 0, 6);
     CHECK_CONTAINS(r.out, "the credentials were refused (HTTP 401)");
     CHECK(strstr(r.out, "wrong-login") == NULL && strstr(r.err, "wrong-login") == NULL);
     CHECK(r.seconds < 15.0);
@@ -962,9 +940,7 @@ static void test_badlogin(void)
     snprintf(extra, sizeof extra, "--tcrAuth %s:wrong-login", TCR_USER); /* the last one counts */
     run_guide(&r, e.tcr, &e.api, &(guide_t){.tag_num = 1, .extra = extra});
     CHECK_INT(r.status, 1);
-    CHECK_STR(last_line(r.out),
-              "################# Finished, 6 transfer jobs failed, 0 normal "
-              "urlPair generate failed, 0 jobs generate failed #################");
+    check_finished_out(r.out, 6, 0, 0);
     CHECK_CONTAINS(r.out, "the credentials were refused (HTTP 401)");
     CHECK(strstr(r.out, "wrong-login") == NULL && strstr(r.err, "wrong-login") == NULL);
     CHECK(r.seconds < 15.0);

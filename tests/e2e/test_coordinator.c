@@ -24,10 +24,6 @@
 #error "FERRY_BIN must name the ferry executable"
 #endif
 
-#define FINISHED_FMT                                                                               \
-    "################# Finished, %d transfer jobs failed, %d normal urlPair generate failed, "     \
-    "%d jobs generate failed #################"
-
 static char workdir[256]; /* reports, rules files, ferry's stderr */
 
 /* ------------------------------------------------------------ running ferry */
@@ -89,26 +85,9 @@ static void dump_if_failed(const ferry_run_t *r, int before)
 }
 
 /* The last line of text, without its newline (static buffer). */
-static const char *last_line(const char *text)
-{
-    static char line[1024];
-    size_t len = strlen(text);
-    while (len && text[len - 1] == '\n')
-        len--;
-    size_t start = len;
-    while (start && text[start - 1] != '\n')
-        start--;
-    size_t n = len - start < sizeof line - 1 ? len - start : sizeof line - 1;
-    memcpy(line, text + start, n);
-    line[n] = '\0';
-    return line;
-}
-
 static void check_finished(const ferry_run_t *r, int x, int y, int z)
 {
-    char want[512];
-    snprintf(want, sizeof want, FINISHED_FMT, x, y, z);
-    CHECK_STR(last_line(r->out), want);
+    check_finished_out(r->out, x, y, z);
 }
 
 static const char *item_str(json_t *item, const char *key)

@@ -134,23 +134,6 @@ out:
     return port;
 }
 
-/* The last line of text, without its newline (static buffer). */
-static const char *last_line(const char *text)
-{
-    static char line[1024];
-    size_t len = text ? strlen(text) : 0;
-    while (len && text[len - 1] == '\n')
-        len--;
-    size_t start = len;
-    while (start && text[start - 1] != '\n')
-        start--;
-    size_t n = len - start < sizeof line - 1 ? len - start : sizeof line - 1;
-    if (n)
-        memcpy(line, text + start, n);
-    line[n] = '\0';
-    return line;
-}
-
 /* ------------------------------------------------------------ processes */
 
 #define BG_MAX 32
@@ -352,12 +335,7 @@ static void dump_if_failed(const ferry_run_t *r, int before)
 
 static void check_finished(const ferry_run_t *r, int x, int y, int z)
 {
-    char want[512];
-    snprintf(want, sizeof want,
-             "################# Finished, %d transfer jobs failed, %d normal urlPair generate "
-             "failed, %d jobs generate failed #################",
-             x, y, z);
-    CHECK_STR(last_line(r->out), want);
+    check_finished_out(r->out, x, y, z);
 }
 
 /* The summary's blob counts; -1 each when the line is missing. */
