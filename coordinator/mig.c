@@ -1023,7 +1023,8 @@ static void source_get(fetch_t *f)
 
 /* Starts a root with a tag: asks the target first (a HEAD), unless its
  * listing says the tag (or the whole repository) is not there; then the
- * source. */
+ * source. A resumed run asks the source first (a HEAD): the journal may
+ * know the answer for the target. */
 static void target_check(fetch_t *f)
 {
     mig_t *m = f->m;
@@ -1034,6 +1035,12 @@ static void target_check(fetch_t *f)
         (r->dst_state == DST_LISTED &&
          !bsearch(&key, r->dst_listed, r->n_dst_listed, sizeof *r->dst_listed, cmp_str))) {
         source_get(f);
+        return;
+    }
+    if (m->journal_first && f->step == F_START) {
+        f->step = F_JOURNAL;
+        fetch_start_op(
+            f, reg_manifest_head(m->eps[img->src_ep].reg, img->src_repo, f->tag, on_fetch, f));
         return;
     }
     f->step = F_TARGET;
@@ -1091,14 +1098,10 @@ static void fetch_step(fetch_t *f)
     }
     switch (f->step) {
     case F_START:
-        if (root && f->tag && m->journal_first) {
-            f->step = F_JOURNAL;
-            fetch_start_op(f, reg_manifest_head(src->reg, img->src_repo, f->tag, on_fetch, f));
-        } else if (root && f->tag) {
+        if (root && f->tag)
             target_check(f);
-        } else {
+        else
             source_get(f);
-        }
         return;
     case F_JOURNAL: {
         /* A resumed run: a tag the journal saw put with the digest the

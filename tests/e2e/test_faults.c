@@ -772,24 +772,30 @@ static void test_journal(void)
     CHECK_INT(proxy_count(p, NULL, "/blobs/", NULL), 0);
 
     /* A tag moved at the source is not the journaled one: the target is asked
-     * about that tag alone, and it is migrated again. */
+     * about that tag alone, and it is migrated again. A repository the target
+     * lacks needs no question at all before its manifest is read. */
     json_t *moved = push(src, json_str(imgs[0], "repo"), "v1",
                          "--layers 2 --layer-size 65536 --seed journal-moved");
+    json_t *fresh = push(src, "jr/fresh", "v1", "--layers 1 --layer-size 65536");
     proxy_reset(p);
+    long src_mark = fx_log_mark(src);
     before = test_failures;
     ferry(&r5, "%s", args);
     CHECK_INT(r5.status, 0);
     check_finished(&r5, 0, 0, 0);
-    snprintf(want, sizeof want, "Images: 1 migrated, %d already present, 0 failed", N - 1);
+    snprintf(want, sizeof want, "Images: 2 migrated, %d already present, 0 failed", N - 1);
     CHECK_CONTAINS(r5.out, want);
     char path[300];
     snprintf(path, sizeof path, "/v2/%s/manifests/", json_str(imgs[0], "repo"));
     CHECK_INT(proxy_count(p, "HEAD", "/manifests/", NULL), 1);
     CHECK_INT(proxy_count(p, "HEAD", path, NULL), 1);
     CHECK_INT(proxy_count(p, "PUT", path, NULL), 1);
+    CHECK_INT(fx_log_count(src, src_mark, "\"HEAD /v2/jr/fresh/manifests/v1"), 0);
+    CHECK_INT(fx_log_count(src, src_mark, "\"GET /v2/jr/fresh/manifests/v1"), 1);
     dump_if_failed(&r5, before);
     json_decref(moved);
-    verify_ok(src->host, dst->host, insecure(src->host, dst->host), N);
+    json_decref(fresh);
+    verify_ok(src->host, dst->host, insecure(src->host, dst->host), N + 1);
 out:
     ferry_run_free(&r1);
     ferry_run_free(&r2);
