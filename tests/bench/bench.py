@@ -895,9 +895,9 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--storage", choices=("memory", "disk"), default="memory",
                     help="where the registries store blobs: tmpfs (default) or the work directory")
-    ap.add_argument("--tls", action="store_true",
-                    help="registries on loopback speak TLS (one test CA), verified by every "
-                         "client; HTTP/2 is offered")
+    ap.add_argument("--plain", action="store_true",
+                    help="registries on loopback speak plain HTTP (default: TLS with one test "
+                         "CA, verified by every client; HTTP/2 offered)")
     ap.add_argument("--only", default="small,big,tags,memory,scaling",
                     help="comma-separated: small,big,tags,memory,scaling (profile: profile.sh)")
     ap.add_argument("--callgrind", action="store_true", help="profile with callgrind, not perf")
@@ -913,7 +913,7 @@ def main():
     b = Bench(a)
     if a.storage == "memory":
         memory_storage(b, a)
-    if a.tls:
+    if not a.plain:
         global TLS
         try:
             TLS = make_tls(a.workdir)

@@ -33,4 +33,5 @@ if ! printf '%s\n' "${args[@]}" | grep -qx -- --callgrind; then
     fi
     rm -f "$probe" "$probe.old"
 fi
-exec /usr/bin/python3 "$here/bench.py" --build "$build" --only profile "${args[@]}"
+# Plain HTTP: the profile is of ferry's own work, not of TLS.
+exec /usr/bin/python3 "$here/bench.py" --build "$build" --only profile --plain "${args[@]}"

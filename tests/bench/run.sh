@@ -10,7 +10,7 @@ build=${FERRY_BENCH_BUILD:-$root/build-bench}
 # What the bench runs, by the Debian package that provides it.
 missing=()
 for need in docker-registry:docker-registry skopeo:skopeo curl:curl ip:iproute2 tc:iproute2 \
-    /usr/bin/time:time meson:meson ninja:ninja-build python3:python3; do
+    /usr/bin/time:time meson:meson ninja:ninja-build python3:python3 openssl:openssl; do
     command -v "${need%%:*}" >/dev/null 2>&1 || missing+=("${need#*:}")
 done
 if ((${#missing[@]})); then
