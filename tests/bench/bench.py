@@ -141,16 +141,21 @@ def tail(path, n=15):
 # None, each registry's own directory under the work directory (--storage disk).
 STORAGE_ROOT = None
 
-# --tls: {"ca", "crt", "key"}, one CA and one server certificate (127.0.0.1) for every
-# registry on loopback; None for plain HTTP. Registries in network namespaces (scaling)
-# stay plain HTTP.
+# {"ca", "crt", "key"}: one CA and one server certificate (127.0.0.1 and the scaling hub's
+# address) for every registry; None with --plain.
 TLS = None
 
 
+def hub_ip():
+    """The scaling hub's address: this run's, so that the certificate can name it."""
+    return "10.231.%d.1" % (os.getpid() % 250)
+
+
 def make_tls(workdir):
-    """A CA and a server certificate for 127.0.0.1, made with the openssl command. Every
-    client finds the CA through the environment: SSL_CERT_FILE (Python, skopeo) and
-    CURL_CA_BUNDLE (curl); ferry is given --ca-file."""
+    """A CA and a server certificate for 127.0.0.1 and the scaling hub, made with the
+    openssl command. Every client finds the CA through the environment: SSL_CERT_FILE
+    (Python, skopeo) and CURL_CA_BUNDLE (curl); ferry is given --ca-file and passes it
+    to its agents."""
     d = os.path.join(workdir, "tls")
     os.makedirs(d, exist_ok=True)
     f = {k: os.path.join(d, k + ext) for k, ext in
@@ -158,7 +163,7 @@ def make_tls(workdir):
           ("ext", ".ext"))}
     f["crt"], f["key"] = os.path.join(d, "server.crt"), os.path.join(d, "server.key")
     with open(f["ext"], "w") as e:
-        e.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        e.write("subjectAltName=IP:127.0.0.1,IP:%s,DNS:localhost\n" % hub_ip())
     for argv in (["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f["ca_key"],
                   "-out", f["ca"], "-days", "7", "-subj", "/CN=ferry-bench-ca"],
                  ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", f["key"], "-out", f["csr"],
@@ -181,7 +186,7 @@ class Registry:
         self.storage = os.path.join(STORAGE_ROOT or self.dir, name if STORAGE_ROOT else "storage")
         self.netns = netns
         self.addr = addr or "127.0.0.1:%d" % free_port()
-        self.tls = TLS if not netns else None
+        self.tls = TLS
         self.url = ("https://" if self.tls else "http://") + self.addr
         self.proc = None
 
@@ -786,7 +791,7 @@ class Bench:
                  os.getloadavg()[0]))
         print("  registries store on %s; %s" % (
             "tmpfs (%s)" % STORAGE_ROOT if STORAGE_ROOT else "disk (%s)" % self.work,
-            "loopback registries speak TLS (HTTP/2 offered; scaling stays plain HTTP)" if TLS
+            "registries speak TLS (HTTP/2 offered)" if TLS
             else "plain HTTP"))
         for name in ("small", "big", "tags", "scale"):
             if name in self.sets:
@@ -822,7 +827,7 @@ class Netns:
         self.hub = "fbench%s-hub" % tag
         self.agents = ["fbench%s-a%d" % (tag, i) for i in range(n)]
         self.rate = rate
-        self.hub_ip = "10.231.%d.1" % (os.getpid() % 250)
+        self.hub_ip = hub_ip()
         self.prefix = self.hub_ip.rsplit(".", 1)[0]
         self.made = []
 
@@ -896,7 +901,7 @@ def main():
     ap.add_argument("--storage", choices=("memory", "disk"), default="memory",
                     help="where the registries store blobs: tmpfs (default) or the work directory")
     ap.add_argument("--plain", action="store_true",
-                    help="registries on loopback speak plain HTTP (default: TLS with one test "
+                    help="registries speak plain HTTP (default: TLS with one test "
                          "CA, verified by every client; HTTP/2 offered)")
     ap.add_argument("--only", default="small,big,tags,memory,scaling",
                     help="comma-separated: small,big,tags,memory,scaling (profile: profile.sh)")
