@@ -74,7 +74,7 @@ void cli_usage(FILE *out)
         "      --heartbeat-ms N        agent liveness interval: an agent silent for 3 of\n"
         "                              them is lost and its tasks requeued (default 1000)\n"
         "      --journal FILE          record finished work; a re-run resumes from it and\n"
-        "                              asks the target nothing about tags it put\n"
+        "                              asks the target nothing about tags it recorded\n"
         "      --report FILE           write a JSON report of every image\n"
         "      --metrics-file FILE     keep FILE up to date in the Prometheus text format\n"
         "                              (for node exporter's textfile collector)\n"

@@ -150,7 +150,7 @@ struct mig {
     int64_t published_ms;   /* last write of the metrics and status files */
     int agents;             /* agents connected (they share --qps) */
     size_t journal_skipped; /* tasks the journal had done */
-    size_t journal_tags;    /* tags the journal had put, not asked at the target */
+    size_t journal_tags;    /* tags the journal had recorded, not asked at the target */
     bool journal_first;     /* the journal held records at start: ask the source first */
     int64_t collected_ms;   /* last count for progress (publish) */
     size_t cap_running;     /* entries of running_bytes */
@@ -1261,7 +1261,8 @@ static void inspect_done(mig_t *m)
     if (m->journal_skipped)
         log_info("journal: %zu task(s) already done", m->journal_skipped);
     if (m->journal_tags)
-        log_info("journal: %zu tag(s) unchanged at the source since it put them", m->journal_tags);
+        log_info("journal: %zu tag(s) unchanged at the source since it recorded them",
+                 m->journal_tags);
     log_info("planned %zu image(s), %zu task(s) (plan memory %zu KiB)", m->n_images,
              plan_task_count(m->plan), plan_memory(m->plan) / 1024);
 }
