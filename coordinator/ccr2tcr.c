@@ -62,6 +62,7 @@ typedef struct ccr_args {
     const char *secret_id, *secret_key;
     const char *ccr_secret_id, *ccr_secret_key, *tcr_secret_id, *tcr_secret_key;
     long tag_num;
+    bool tag_num_given; /* --tagNum on the command line */
     long routines;
     const char *endpoint;
     const char *ccr_registry, *tcr_registry;
@@ -91,7 +92,9 @@ static void ccr_usage(FILE *out)
         "  --ccrSecretId, --ccrSecretKey    API key of the Personal Edition side\n"
         "  --tcrSecretId, --tcrSecretKey    API key of the Enterprise Edition side\n"
         "  --tagNum N                  the N most recently pushed tags of each repository\n"
-        "                              (default 100; 0 = all)\n"
+        "                              (default 100; 0 = all); the same as --latest N\n"
+        "  --tags REGEX, --exclude-tags REGEX   tags to take or leave out (before the\n"
+        "                              newest N are counted), as in every subcommand\n"
         "  --routines N                transfers at once (same as --jobs)\n"
         "  --tencentcloud-endpoint URL Tencent Cloud API endpoint (default\n"
         "                              https://tcr.tencentcloudapi.com)\n"
@@ -151,6 +154,7 @@ static int ccr_handle(void *ud, int opt, const char *arg)
         a->tcr_secret_key = arg;
         break;
     case C_TAG_NUM:
+        a->tag_num_given = true;
         return parse_long(arg, "--tagNum", 0, 1000000, &a->tag_num);
     case C_ROUTINES:
         return parse_long(arg, "--routines", 1, 1024, &a->routines);
@@ -230,6 +234,15 @@ int ccr2tcr_main(int argc, char **argv)
     }
     if (a.routines)
         cli.opts.jobs = (int)a.routines;
+    /* --tagNum is image-transfer's spelling of --latest: the newest N by
+     * push time, after --tags and --exclude-tags. */
+    if (cli.opts.latest && a.tag_num_given && cli.opts.latest != a.tag_num) {
+        usage_error("--latest %d and --tagNum %ld disagree: give one of them", cli.opts.latest,
+                    a.tag_num);
+        goto out;
+    }
+    if (!cli.opts.latest)
+        cli.opts.latest = (int)a.tag_num;
     const char *ccr_region = a.ccr_region ? a.ccr_region : a.region;
     const char *tcr_region = a.tcr_region ? a.tcr_region : a.region;
     const char *ccr_id = a.ccr_secret_id ? a.ccr_secret_id : a.secret_id;
@@ -383,14 +396,17 @@ int ccr2tcr_main(int argc, char **argv)
             mig_add_failure(m, "repository", source, target, err.message);
             continue;
         }
-        tcapi_tags_sort_newest(tags, n_tags);
-        size_t keep = a.tag_num > 0 && (size_t)a.tag_num < n_tags ? (size_t)a.tag_num : n_tags;
-        char **names = calloc(keep ? keep : 1, sizeof *names);
-        for (size_t k = 0; names && k < keep; k++)
-            names[k] = tags[k].name;
-        if (names && keep)
-            mig_add_repo_tags(m, src, repos[i], dst, repos[i], names, keep, NULL, &err);
-        free(names);
+        /* Every tag is a candidate with its push time; the run's selection
+         * (--tags, --exclude-tags, --latest/--tagNum) chooses. */
+        mig_tag_t *cands = calloc(n_tags ? n_tags : 1, sizeof *cands);
+        for (size_t k = 0; cands && k < n_tags; k++) {
+            cands[k].name = tags[k].name;
+            cands[k].time = tags[k].push_ts > 0 ? tags[k].push_ts : -1;
+        }
+        if (!cands || (n_tags && mig_add_repo_tags(m, src, repos[i], dst, repos[i], cands, n_tags,
+                                                   NULL, &err) < 0))
+            mig_add_failure(m, "repository", source, target, cands ? err.message : "out of memory");
+        free(cands);
         tcapi_tags_free(tags, n_tags);
     }
     rc = mig_run(m);

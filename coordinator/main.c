@@ -103,6 +103,20 @@ void cli_usage(FILE *out)
  * under ns, and ns itself). */
 enum map_mode { MAP_REFERENCE = 0, MAP_LOCATION, MAP_RULE };
 
+/* A rule's explicit tags, as candidates of unknown time. */
+static int add_tags(mig_t *m, int s, const char *src_repo, int d, const char *dst_repo,
+                    char *const *tags, size_t n_tags, const mig_select_t *sel, ferry_err_t *err)
+{
+    mig_tag_t *cands = calloc(n_tags, sizeof *cands);
+    if (!cands)
+        return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n_tags; i++)
+        cands[i] = (mig_tag_t){tags[i], -1};
+    int rc = mig_add_repo_tags(m, s, src_repo, d, dst_repo, cands, n_tags, sel, err);
+    free(cands);
+    return rc;
+}
+
 /* Adds a mapping from parsed rule-like source and target texts. */
 static int add_mapping(cli_t *cli, mig_t *m, int mode, const char *src_text, const char *dst_text,
                        char *const *tags, size_t n_tags, const mig_select_t *sel)
@@ -150,7 +164,7 @@ static int add_mapping(cli_t *cli, mig_t *m, int mode, const char *src_text, con
     if (s < 0 || d < 0)
         goto out;
     if (n_tags)
-        rc = mig_add_repo_tags(m, s, src->repository, d, dst->repository, tags, n_tags, sel, &err);
+        rc = add_tags(m, s, src->repository, d, dst->repository, tags, n_tags, sel, &err);
     else
         rc = mig_add_repo(m, s, src->repository, d, dst->repository,
                           src->digest ? src->digest : src->tag, sel, &err);

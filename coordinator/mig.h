@@ -12,7 +12,6 @@
 #include <stdint.h>
 
 #include "common/err.h"
-#include "coordinator/tagfilter.h"
 
 typedef struct mig mig_t;
 
@@ -78,10 +77,18 @@ typedef struct mig_select {
  * tag that passes the selection (sel, or the run's options when NULL). */
 int mig_add_repo(mig_t *m, int src_ep, const char *src_repo, int dst_ep, const char *dst_repo,
                  const char *ref, const mig_select_t *sel, ferry_err_t *err);
-/* A repository pair with its tags already chosen (e.g. from the cloud API);
- * sel's platforms apply (its tag filters do not). */
+/* A candidate tag found by the caller (a rules file, the cloud API). */
+typedef struct mig_tag {
+    const char *name; /* borrowed */
+    int64_t time;     /* push or creation time, Unix seconds; -1 unknown (read
+                         from the image when the newest N needs it) */
+} mig_tag_t;
+
+/* A repository pair whose candidate tags the caller found; they take the
+ * same selection path as listed tags (sel, or the run's options when NULL). */
 int mig_add_repo_tags(mig_t *m, int src_ep, const char *src_repo, int dst_ep, const char *dst_repo,
-                      char *const *tags, size_t n_tags, const mig_select_t *sel, ferry_err_t *err);
+                      const mig_tag_t *tags, size_t n_tags, const mig_select_t *sel,
+                      ferry_err_t *err);
 /* Every repository of the source catalog under src_prefix ("" = all), mapped
  * to dst_prefix + the rest of its path, with sel as for mig_add_repo. */
 int mig_add_catalog(mig_t *m, int src_ep, const char *src_prefix, int dst_ep,

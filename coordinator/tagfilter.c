@@ -1,4 +1,4 @@
-/* tagfilter — tag regexes, newest-N selection, platforms and timestamps. */
+/* tagfilter — tag regexes, platforms and timestamps. */
 #include "coordinator/tagfilter.h"
 
 #include <regex.h>
@@ -72,27 +72,6 @@ bool tagfilter_match(const tagfilter_t *f, const char *tag)
     if (f->has_exclude && regexec(&f->exclude, tag, 0, NULL, 0) == 0)
         return false;
     return true;
-}
-
-/* Newest first, unknown (negative) times last, then tag name descending. */
-static int tagfilter_compare(const void *a, const void *b)
-{
-    const tag_time_t *x = a, *y = b;
-    bool x_known = x->time >= 0, y_known = y->time >= 0;
-    if (x_known != y_known)
-        return x_known ? -1 : 1;
-    if (x_known && x->time != y->time)
-        return x->time > y->time ? -1 : 1;
-    return -strcmp(x->tag, y->tag);
-}
-
-size_t tagfilter_latest(tag_time_t *tags, size_t n, int latest)
-{
-    if (n > 1)
-        qsort(tags, n, sizeof *tags, tagfilter_compare);
-    if (latest > 0 && (size_t)latest < n)
-        return (size_t)latest;
-    return n;
 }
 
 static bool platform_char_ok(char c)

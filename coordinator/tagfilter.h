@@ -1,5 +1,5 @@
 /* tagfilter — which tags and platforms of a repository to migrate: include and
- * exclude regexes, the newest N tags by time, "os/arch[/variant]" platforms,
+ * exclude regexes, "os/arch[/variant]" platforms (select.h composes them),
  * and the RFC 3339 timestamps those times come from. */
 #ifndef FERRY_TAGFILTER_H
 #define FERRY_TAGFILTER_H
@@ -27,16 +27,6 @@ void tagfilter_destroy(tagfilter_t **self_p);
 
 /* True when tag matches include (or there is none) and does not match exclude. */
 bool tagfilter_match(const tagfilter_t *f, const char *tag);
-
-typedef struct tag_time {
-    const char *tag; /* borrowed */
-    int64_t time;    /* Unix seconds, -1 when unknown */
-} tag_time_t;
-
-/* Sorts tags in place newest first (unknown times last; equal times by tag
- * name descending, so the order never depends on the input order) and keeps
- * the first `latest`; latest <= 0 keeps all. Returns the new count. */
-size_t tagfilter_latest(tag_time_t *tags, size_t n, int latest);
 
 /* Parses "os/arch[/variant]"; each part is 1-PLATFORM_PART_MAX characters of
  * [A-Za-z0-9._-]. On success *os, *arch and *variant (NULL when absent) are

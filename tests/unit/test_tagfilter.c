@@ -47,39 +47,6 @@ static void test_regex(void)
     CHECK_CONTAINS(err.message, "invalid exclude regex '[z-a]'");
 }
 
-static void test_latest(void)
-{
-    tag_time_t tags[] = {
-        {"old", 100},   {"unknown-b", -1}, {"new", 300},    {"mid-a", 200},
-        {"mid-b", 200}, {"unknown-a", -1}, {"newest", 400},
-    };
-    size_t n = sizeof tags / sizeof tags[0];
-    size_t kept = tagfilter_latest(tags, n, 0);
-    CHECK_INT(kept, n);
-    const char *order[] = {"newest", "new", "mid-b", "mid-a", "old", "unknown-b", "unknown-a"};
-    for (size_t i = 0; i < n; i++)
-        CHECK_STR(tags[i].tag, order[i]);
-
-    kept = tagfilter_latest(tags, n, 3);
-    CHECK_INT(kept, 3);
-    CHECK_STR(tags[2].tag, "mid-b");
-
-    /* The same set in another input order gives the same result. */
-    tag_time_t again[] = {
-        {"mid-a", 200}, {"unknown-a", -1}, {"newest", 400},   {"old", 100},
-        {"mid-b", 200}, {"new", 300},      {"unknown-b", -1},
-    };
-    CHECK_INT(tagfilter_latest(again, n, 4), 4);
-    for (size_t i = 0; i < 4; i++)
-        CHECK_STR(again[i].tag, order[i]);
-
-    CHECK_INT(tagfilter_latest(tags, n, 100), n);
-    CHECK_INT(tagfilter_latest(tags, n, -5), n);
-    CHECK_INT(tagfilter_latest(NULL, 0, 5), 0);
-    tag_time_t one[] = {{"only", -1}};
-    CHECK_INT(tagfilter_latest(one, 1, 1), 1);
-}
-
 static void test_platforms(void)
 {
     ferry_err_t err = {0};
@@ -183,7 +150,6 @@ static void test_times(void)
 int main(void)
 {
     test_regex();
-    test_latest();
     test_platforms();
     test_times();
     return test_report();
