@@ -65,9 +65,19 @@ static run_repo_t *repo_new(mig_t *m, int src_ep, const char *src_repo, int dst_
     return r;
 }
 
+/* Both names of a pair pass the distribution spec's grammar before
+ * anything else sees them. 0 or FERRY_EINVAL. */
+static int pair_validate(const char *src_repo, const char *dst_repo, ferry_err_t *err)
+{
+    int rc = ref_validate_repository(src_repo, err);
+    return rc < 0 ? rc : ref_validate_repository(dst_repo, err);
+}
+
 int mig_add_repo(mig_t *m, int src_ep, const char *src_repo, int dst_ep, const char *dst_repo,
                  const char *ref, const mig_select_t *sel, ferry_err_t *err)
 {
+    if (pair_validate(src_repo, dst_repo, err) < 0)
+        return FERRY_EINVAL;
     const selector_t *s = selector_for(m, sel, err);
     if (!s)
         return err && err->code ? err->code : FERRY_EINVAL;
@@ -81,6 +91,8 @@ int mig_add_repo_tags(mig_t *m, int src_ep, const char *src_repo, int dst_ep, co
                       const mig_tag_t *tags, size_t n_tags, const mig_select_t *sel,
                       ferry_err_t *err)
 {
+    if (pair_validate(src_repo, dst_repo, err) < 0)
+        return FERRY_EINVAL;
     const selector_t *s = selector_for(m, sel, err);
     if (!s)
         return err && err->code ? err->code : FERRY_EINVAL;
@@ -225,6 +237,13 @@ static void catalog_add(mig_t *m, const run_catalog_t *c, reg_op_t *op)
     char *const *names = reg_op_names(op, &n);
     for (size_t i = 0; i < n; i++) {
         char dst[REF_NAME_MAX + 1];
+        ferry_err_t why;
+        if (ref_validate_repository(names[i], &why) < 0) {
+            /* Never a URL: a counted failure, named safely. */
+            log_error("%s lists a repository ferry refuses: %s", src->host, why.message);
+            repo_failed(m, source, m->eps[c->dst_ep].host, why.message);
+            continue;
+        }
         int rc = catalog_map(dst, sizeof dst, c, names[i]);
         if (rc == FERRY_ETOOBIG) {
             run_ref_text(source, sizeof source, m, c->src_ep, names[i], NULL);
@@ -301,10 +320,36 @@ bool discover_target_lacks(const run_repo_t *r, const char *tag)
             !bsearch(&tag, r->dst_listed, r->n_dst_listed, sizeof *r->dst_listed, cmp_str));
 }
 
-/* Runs the selection over r's candidates; with the newest N and times not
- * known, r waits for discover_times (r->tags stay the filtered candidates). */
-static bool repo_select(run_repo_t *r, bool times_known)
+/* Drops the chosen tags that do not pass the spec's grammar (from a
+ * listing, a rules file or the cloud API): each is a counted failure with
+ * its reason, and never part of a URL. */
+static void tags_validate(mig_t *m, run_repo_t *r)
 {
+    size_t kept = 0;
+    for (size_t i = 0; i < r->n_tags; i++) {
+        ferry_err_t why;
+        if (ref_validate_tag(r->tags[i].name, &why) == 0) {
+            r->tags[kept++] = r->tags[i];
+            continue;
+        }
+        char source[RUN_REF_TEXT_MAX], target[RUN_REF_TEXT_MAX];
+        run_ref_text(source, sizeof source, m, r->src_ep, r->src_repo, NULL);
+        run_ref_text(target, sizeof target, m, r->dst_ep, r->dst_repo, NULL);
+        log_error("%s: %s", source, why.message);
+        report_add(m->report, "image", source, target, NULL, REPORT_FAILED, why.message);
+        free(r->tags[i].name);
+    }
+    r->n_tags = kept;
+}
+
+/* Runs the selection over r's candidates: the regexes, then the check of
+ * the survivors' names (before any of them reaches a URL, even to read its
+ * time), then the newest N. Returns true when the newest N waits for image
+ * times (r->tags are the checked candidates): call again with times_known. */
+static bool repo_select(mig_t *m, run_repo_t *r, bool times_known)
+{
+    select_tags(r->tags, &r->n_tags, r->sel, false);
+    tags_validate(m, r);
     return select_tags(r->tags, &r->n_tags, r->sel, times_known) == SELECT_NEED_TIMES;
 }
 
@@ -327,7 +372,7 @@ static bool source_listed(mig_t *m, run_repo_t *r)
             break;
         r->tags[r->n_tags++].time = -1;
     }
-    return repo_select(r, false);
+    return repo_select(m, r, false);
 }
 
 /* Collects the target listing of r: absent (404), listed, or unknown (any
@@ -402,7 +447,7 @@ static void discover_tags(mig_t *m, bool *want_times)
             if (r->ref)
                 continue;
             if (r->tags_given)
-                want_times[next - 1] = repo_select(r, false);
+                want_times[next - 1] = repo_select(m, r, false);
             started += listing_start(m, r);
         }
         if (done == started && next == m->n_repos)
@@ -522,7 +567,7 @@ void discover(mig_t *m)
         if (!want_times[i])
             continue;
         repo_times(m, &m->repos[i]);
-        repo_select(&m->repos[i], true);
+        repo_select(m, &m->repos[i], true);
     }
     free(want_times);
 }

@@ -1306,6 +1306,61 @@ out:
     scene_close(&sc);
 }
 
+/* A hostile source: its catalog lists a path-traversing repository and its
+ * tag listing a path-traversing tag and one with terminal escapes. Each is
+ * a counted failure with its reason; nothing is written at the target
+ * outside the mapped prefix, and no escape reaches the terminal. */
+static void test_names(void)
+{
+    ferry_run_t r = {0};
+    fx_registry_t *src = registry(), *dst = registry();
+    fx_proxy_t *ps = src ? proxy(src) : NULL;
+    json_t *img = src ? push(src, "good/app", "v1", "--layers 1") : NULL;
+    /* What the traversals reach at the source, were they followed. */
+    json_t *v1 = src ? push(src, "victim", "prod", "--layers 1") : NULL;
+    json_t *v2 = src ? push(src, "victim", "prod3", "--layers 1") : NULL;
+    if (!ps || !dst || !img || !v1 || !v2)
+        goto out;
+    rule(ps, "[{\"match\":\"^GET /v2/_catalog\",\"action\":\"answer\",\"count\":-1,"
+             "\"body\":{\"repositories\":[\"good/app\",\"x/../../victim\"]}},"
+             "{\"match\":\"^GET /v2/good/app/tags/list\",\"action\":\"answer\",\"count\":-1,"
+             "\"body\":{\"name\":\"good/app\",\"tags\":[\"v1\","
+             "\"v1/../../../../victim/manifests/prod3\",\"x\\u001b]0;PWNED\\u0007\"]}}]");
+    long mark = fx_log_mark(dst);
+    int before = test_failures;
+    char report[400];
+    snprintf(report, sizeof report, "%s/names-report.json", workdir);
+    ferry(&r, "mirror %s %s/mirror --report %s %s", ps->host, dst->host, report,
+          insecure(ps->host, dst->host));
+    CHECK_INT(r.status, 1);
+    /* Two tags failed (X), one repository (Y); the good tag migrated. */
+    check_finished(&r, 2, 1, 0);
+    CHECK_CONTAINS(r.out, "Images: 1 migrated, 0 already present, 2 failed");
+    CHECK_CONTAINS(r.err, "path traversal");
+    CHECK(!strchr(r.err, 0x1b) && !strchr(r.out, 0x1b));
+    /* The target saw writes to the mapped repository only. */
+    CHECK_INT(fx_log_count(dst, mark, "\"PUT /v2/mirror/good/app/manifests/v1"), 1);
+    CHECK_INT(fx_log_count(dst, mark, "victim"), 0);
+    CHECK_INT(fx_log_count(dst, mark, "\"PUT /v2/", "\" 201 "), fx_log_count(dst, mark,
+                                                                           "\"PUT /v2/mirror/"));
+    /* And the source was never asked about the bad names. */
+    CHECK_INT(proxy_count(ps, NULL, "victim", NULL), 0);
+    CHECK_INT(proxy_count(ps, NULL, "PWNED", NULL), 0);
+    json_t *doc = load_json(report);
+    CHECK_INT(report_count(doc, "repositories_failed"), 1);
+    CHECK_INT(report_count(doc, "failed"), 2);
+    json_decref(doc);
+    dump_if_failed(&r, before);
+out:
+    ferry_run_free(&r);
+    json_decref(img);
+    json_decref(v1);
+    json_decref(v2);
+    fx_proxy_stop(&ps);
+    fx_registry_stop(&src);
+    fx_registry_stop(&dst);
+}
+
 /* A source blob whose bytes do not match its digest: that image fails with
  * a digest-mismatch reason, the others migrate, and the target holds nothing
  * unverified. */
@@ -1552,7 +1607,7 @@ static const subtest_t subtests[] = {
     {"journal", test_journal}, {"agents", test_agents},   {"security", test_security},
     {"restart", test_restart}, {"token", test_token},     {"throttle", test_throttle},
     {"cut", test_cut},         {"corrupt", test_corrupt}, {"interrupt", test_interrupt},
-    {"overlap", test_overlap},
+    {"overlap", test_overlap}, {"names", test_names},
 };
 
 int main(int argc, char **argv)
