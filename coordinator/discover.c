@@ -186,7 +186,9 @@ static void target_catalog(run_ep_t *e)
 {
     if (!e->catalog_op)
         return;
-    if (reg_op_wait(e->catalog_op) < 0) {
+    if (!reg_op_finished(e->catalog_op)) {
+        /* interrupted: the listings will not run either */
+    } else if (reg_op_result(e->catalog_op) < 0) {
         log_debug("catalog of %s not read: %s", e->host, reg_op_error(e->catalog_op)->message);
     } else if ((e->catalog = strmap_new())) {
         size_t n = 0;
@@ -258,24 +260,43 @@ static void catalog_add(mig_t *m, const run_catalog_t *c, reg_op_t *op)
              c->src_prefix);
 }
 
-/* Lists the source catalogs asked for, the targets' catalogs beside them. */
+/* True when every operation of ops has finished. */
+static bool all_finished(reg_op_t *const *ops, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ops[i] && !reg_op_finished(ops[i]))
+            return false;
+    return true;
+}
+
+/* Lists the source catalogs asked for, and the targets' catalogs beside
+ * them, all at once; a stop request ends the wait within a turn of the loop. */
 static void discover_catalogs(mig_t *m)
 {
+    reg_op_t **ops = calloc(m->n_catalogs + m->n_eps + 1, sizeof *ops);
+    if (!ops) {
+        log_error("out of memory");
+        return;
+    }
     for (size_t c = 0; c < m->n_catalogs; c++) {
         run_ep_t *dst = &m->eps[m->catalogs[c].dst_ep];
         if (!dst->catalog_op && !dst->catalog)
             dst->catalog_op = reg_catalog(dst->reg, RUN_PAGE_SIZE, NULL, NULL);
+        ops[c] = reg_catalog(m->eps[m->catalogs[c].src_ep].reg, RUN_PAGE_SIZE, NULL, NULL);
     }
-    for (size_t c = 0; c < m->n_catalogs; c++) {
-        reg_op_t *op = reg_catalog(m->eps[m->catalogs[c].src_ep].reg, RUN_PAGE_SIZE, NULL, NULL);
-        if (!op) {
+    for (size_t i = 0; i < m->n_eps; i++)
+        ops[m->n_catalogs + i] = m->eps[i].catalog_op;
+    while (!all_finished(ops, m->n_catalogs + m->n_eps) && !run_stopping(m))
+        http_loop_run(m->loop, RUN_TICK_MS, NULL, 0);
+    for (size_t c = 0; c < m->n_catalogs && !run_stopping(m); c++) {
+        if (ops[c])
+            catalog_add(m, &m->catalogs[c], ops[c]);
+        else
             log_error("out of memory");
-            continue;
-        }
-        reg_op_wait(op);
-        catalog_add(m, &m->catalogs[c], op);
-        reg_op_destroy(&op);
     }
+    for (size_t c = 0; c < m->n_catalogs; c++)
+        reg_op_destroy(&ops[c]);
+    free(ops);
     for (size_t i = 0; i < m->n_eps; i++)
         target_catalog(&m->eps[i]);
 }
@@ -452,7 +473,7 @@ static void discover_tags(mig_t *m, bool *want_times)
         }
         if (done == started && next == m->n_repos)
             break;
-        http_loop_run(m->loop, 200, NULL, 0);
+        http_loop_run(m->loop, RUN_TICK_MS, NULL, 0);
         while (lo < next && !m->repos[lo].op && !m->repos[lo].dst_op)
             lo++;
         for (size_t i = lo; i < next; i++)
@@ -547,7 +568,7 @@ static void repo_times(mig_t *m, run_repo_t *r)
             probes[next] = (age_probe_t){.m = m, .r = r, .tag = &r->tags[next], .finished = &finished};
             age_next(&probes[next], r->tags[next].name);
         }
-        http_loop_run(m->loop, 200, NULL, 0);
+        http_loop_run(m->loop, RUN_TICK_MS, NULL, 0);
     }
     for (size_t j = 0; j < next; j++)
         reg_op_destroy(&probes[j].op);

@@ -22,7 +22,6 @@
 #define RUN_GOODBYE_MS     2000  /* in-process agents' goodbyes at the end */
 #define RUN_RETRY_BASE_MS  500   /* first delay of a retried task, doubling */
 #define RUN_RETRY_SHIFT    6     /* ... up to 2^6 times the first */
-#define RUN_TICK_MS        100   /* longest wait of the loop */
 #define RUN_DEFAULT_JOBS   8
 #define RUN_DEFAULT_RETRY  3
 #define RUN_DEFAULT_BEAT   1000
@@ -144,9 +143,10 @@ static void finish_images(mig_t *m)
         int outcome = run_image_outcome(img);
         if (outcome == IMG_PENDING || (outcome == IMG_FAILED && img->status == IMG_PENDING)) {
             /* Not decided while inspecting: the transfer's answer, or none. */
-            const char *why = !img->root        ? "the manifest could not be inspected"
-                              : img->root->error ? img->root->error
-                                                 : "not transferred";
+            const char *why = img->root         ? img->root->error ? img->root->error
+                                                                   : "not transferred"
+                              : run_stopping(m) ? "interrupted before it was inspected"
+                                                : "the manifest could not be inspected";
             outcome = IMG_FAILED;
             img->fail_kind = img->root ? FAIL_TRANSFER : FAIL_MANIFEST;
             if (img->root || !img->error) {

@@ -37,6 +37,7 @@
 #define RUN_PAGE_SIZE  1000 /* names asked for per page of a catalog or tag listing */
 #define RUN_CA_MAX     (1024 * 1024)
 #define RUN_LOCALS_MAX 4 /* in-process agents at most (one per core) */
+#define RUN_TICK_MS    100 /* longest wait of a loop: a stop request is seen within it */
 /* Manifest bytes kept for the agents' put-manifest TASKs (a GET per tag
  * saved); beyond this the agents fetch them from the source. */
 #define RUN_BODY_BUDGET (16 * 1024 * 1024)

@@ -1361,6 +1361,37 @@ out:
     fx_registry_stop(&dst);
 }
 
+/* A source whose catalog never ends (every page links to one more): SIGTERM
+ * during discovery ends the run within a second, exit 1, nothing written. */
+static void test_endless(void)
+{
+    ferry_run_t r = {0};
+    fx_registry_t *src = registry(), *dst = registry();
+    fx_proxy_t *ps = src ? proxy(src) : NULL;
+    if (!ps || !dst)
+        goto out;
+    rule(ps, "{\"match\":\"^GET /v2/_catalog\",\"action\":\"answer\",\"count\":-1,"
+             "\"body\":{\"repositories\":[\"a\"]},"
+             "\"headers\":{\"Link\":\"<{path}&more=1>; rel=\\\"next\\\"\"}}");
+    long mark = fx_log_mark(dst);
+    int before = test_failures;
+    if (ferry_bg(&r, "mirror %s %s %s", ps->host, dst->host, insecure(ps->host, dst->host)) < 0)
+        goto out;
+    usleep(1500 * 1000);
+    CHECK(proxy_count(ps, "GET", "/v2/_catalog", "answer") > 3); /* still listing */
+    int64_t t0 = now_ms();
+    kill(r.pid, SIGTERM);
+    CHECK_INT(ferry_finish(&r, 20000), 1);
+    CHECK(now_ms() - t0 < 1500);
+    CHECK_INT(fx_log_count(dst, mark, "\"PUT /v2/"), 0);
+    dump_if_failed(&r, before);
+out:
+    ferry_run_free(&r);
+    fx_proxy_stop(&ps);
+    fx_registry_stop(&src);
+    fx_registry_stop(&dst);
+}
+
 /* A source blob whose bytes do not match its digest: that image fails with
  * a digest-mismatch reason, the others migrate, and the target holds nothing
  * unverified. */
@@ -1608,6 +1639,7 @@ static const subtest_t subtests[] = {
     {"restart", test_restart}, {"token", test_token},     {"throttle", test_throttle},
     {"cut", test_cut},         {"corrupt", test_corrupt}, {"interrupt", test_interrupt},
     {"overlap", test_overlap}, {"names", test_names},
+    {"endless", test_endless},
 };
 
 int main(int argc, char **argv)
