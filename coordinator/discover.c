@@ -425,7 +425,7 @@ static size_t listing_start(mig_t *m, run_repo_t *r)
         r->op = reg_tags_list(m->eps[r->src_ep].reg, r->src_repo, RUN_PAGE_SIZE, NULL, NULL);
         waits += r->op != NULL;
     }
-    const strmap_t *catalog = m->eps[r->dst_ep].catalog;
+    const strmap_t *catalog = m->list_targets ? NULL : m->eps[r->dst_ep].catalog;
     if (catalog) {
         /* absent: nothing to ask; present: a HEAD per tag */
         r->dst_state = strmap_has(catalog, r->dst_repo) ? DST_UNKNOWN : DST_ABSENT;

@@ -173,6 +173,32 @@ static void root_add(mig_t *m, size_t repo_index, const char *ref, bool by_tag)
     }
 }
 
+/* The suffixes of cosign's tag scheme. */
+static const char *const signature_suffixes[] = {".sig", ".att", ".sbom"};
+
+void inspect_signatures(mig_t *m, size_t repo_index, const char *ref, const char *digest,
+                        bool queue, size_t *first)
+{
+    *first = m->n_images;
+    /* A signature's own signatures are not looked for. */
+    if (!digest || strncmp(digest, "sha256:", 7) != 0 || strncmp(ref, "sha256-", 7) == 0)
+        return;
+    const run_repo_t *r = &m->repos[repo_index];
+    for (size_t i = 0; i < sizeof signature_suffixes / sizeof *signature_suffixes; i++) {
+        char tag[INSPECT_FALLBACK_MAX + 8];
+        snprintf(tag, sizeof tag, "sha256-%s%s", digest + 7, signature_suffixes[i]);
+        if (r->listed && !discover_listed(r, tag))
+            continue;
+        size_t before = m->n_images;
+        if (inspect_image_add(m, repo_index, tag) < 0 || m->n_images == before)
+            continue;
+        run_image_t *img = &m->images[m->n_images - 1];
+        img->optional = !r->listed;
+        if (queue)
+            fetch_queue(m, m->n_images - 1, img->ref, NULL, img->ref, 0);
+    }
+}
+
 /* ------------------------------------------------------------ manifest bodies */
 
 /* One more put-manifest task will send this manifest: keep its bytes while
@@ -425,6 +451,12 @@ static void fetch_referrers(fetch_t *f)
         fetch_free(f);
         return;
     }
+    if (f->step != F_REFERRERS) {
+        /* once per image: the API's 404 comes back here */
+        size_t first;
+        inspect_signatures(m, img->repo, img->ref, img->digest, true, &first);
+        img = &m->images[f->image]; /* images may have moved */
+    }
     if (!src->no_referrers_api) {
         fetch_ask(f, F_REFERRERS, reg_referrers(src->reg, img->src_repo, img->digest, on_fetch, f));
         return;
@@ -574,6 +606,11 @@ static void on_get(fetch_t *f, reg_op_t *op, int rc)
 {
     mig_t *m = f->m;
     run_image_t *img = &m->images[f->image];
+    if (rc == FERRY_ENOTFOUND && img->optional) {
+        img->status = IMG_ABSENT; /* no such signature: nothing to move */
+        fetch_free(f);
+        return;
+    }
     if (rc < 0) {
         fetch_fail(f, reg_op_error(op)->message);
         fetch_free(f);

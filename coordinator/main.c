@@ -45,6 +45,10 @@ void cli_usage(FILE *out)
         "                        rule file (with --security-file for its credentials)\n"
         "  verify SRC DST        compare every selected tag's digest on both sides\n"
         "                        (SRC/DST as for mirror, or repositories as for copy)\n"
+        "  verify mirror|copy|sync ARGS  compare exactly what that command copies (a\n"
+        "                        prefix mirror too), signature tags included; tags only\n"
+        "                        the target has are listed as extra\n");
+    fprintf(out,
         "  ccr2tcr [flags]       TCR Personal Edition to an Enterprise Edition instance\n"
         "  rewrite ...           point Kubernetes manifests at the new registry (see ferry rewrite "
         "--help)\n"
@@ -206,8 +210,16 @@ static int cmd_migrate(const char *cmd, int argc, char **argv)
         cli_free(&cli);
         return rc;
     }
+    /* `verify mirror|copy|sync ...` compares what that command copies;
+     * plain `verify SRC DST` reads its arguments as copy does. */
+    bool verify = strcmp(cmd, "verify") == 0;
+    const char *shape = cmd;
+    if (verify && optind < argc &&
+        (strcmp(argv[optind], "mirror") == 0 || strcmp(argv[optind], "copy") == 0 ||
+         strcmp(argv[optind], "sync") == 0))
+        shape = argv[optind++];
     int npos = argc - optind;
-    bool is_sync = strcmp(cmd, "sync") == 0;
+    bool is_sync = strcmp(shape, "sync") == 0;
     if ((is_sync && npos != 1) || (!is_sync && npos != 2)) {
         cli_free(&cli);
         return usage_error("%s needs %s", cmd, is_sync ? "one RULES_FILE" : "SRC and DST");
@@ -242,12 +254,12 @@ static int cmd_migrate(const char *cmd, int argc, char **argv)
                              rule_select(r, &sel));
         }
     } else {
-        rc = add_mapping(&cli, m, strcmp(cmd, "mirror") == 0 ? MAP_LOCATION : MAP_REFERENCE,
+        rc = add_mapping(&cli, m, strcmp(shape, "mirror") == 0 ? MAP_LOCATION : MAP_REFERENCE,
                          argv[optind], argv[optind + 1], NULL, 0, NULL);
     }
     if (rc)
         goto out;
-    rc = strcmp(cmd, "verify") == 0 ? mig_verify(m) : mig_run(m);
+    rc = verify ? mig_verify(m) : mig_run(m);
 out:
     mig_destroy(&m);
     rules_destroy(&rules);

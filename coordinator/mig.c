@@ -141,6 +141,8 @@ static void finish_images(mig_t *m)
     for (size_t i = 0; i < m->n_images; i++) {
         run_image_t *img = &m->images[i];
         int outcome = run_image_outcome(img);
+        if (outcome == IMG_ABSENT)
+            continue;
         if (outcome == IMG_PENDING || (outcome == IMG_FAILED && img->status == IMG_PENDING)) {
             /* Not decided while inspecting: the transfer's answer, or none. */
             const char *why = img->root         ? img->root->error ? img->root->error
@@ -321,7 +323,6 @@ static void collect(mig_t *m, const char *phase, dispatch_t *d, metrics_snapshot
     s->phase = phase;
     s->started = m->started;
     s->elapsed_s = wall_now() - m->started;
-    s->images_total = m->n_images;
     size_t n = plan_task_count(m->plan);
     s->tasks_total = n;
     uint64_t running = 0;
@@ -346,6 +347,7 @@ static void collect(mig_t *m, const char *phase, dispatch_t *d, metrics_snapshot
         s->images_failed += outcome == IMG_FAILED;
         s->images_skipped += outcome == IMG_SKIPPED;
         s->images_migrated += outcome == IMG_MIGRATED;
+        s->images_total += outcome != IMG_ABSENT;
     }
     s->repos_failed = (size_t)m->repos_failed;
     s->agents = d ? dispatch_agents(d) : 0;
@@ -567,9 +569,11 @@ static void print_plan(mig_t *m)
 {
     size_t images = 0, skipped = 0, copy = 0, mount = 0, manifests = 0;
     uint64_t bytes = 0;
+    size_t absent = 0;
     for (size_t i = 0; i < m->n_images; i++) {
         images += m->images[i].status == IMG_PENDING;
         skipped += m->images[i].status == IMG_SKIPPED;
+        absent += m->images[i].status == IMG_ABSENT;
     }
     for (size_t i = 0; i < plan_task_count(m->plan); i++) {
         plan_task_t *t = plan_task_at(m->plan, i);
@@ -584,6 +588,8 @@ static void print_plan(mig_t *m)
     printf("Plan (dry run, nothing written):\n");
     for (size_t i = 0; i < m->n_images; i++) {
         run_image_t *img = &m->images[i];
+        if (img->status == IMG_ABSENT)
+            continue;
         char source[RUN_REF_TEXT_MAX], target[RUN_REF_TEXT_MAX];
         run_ref_text(source, sizeof source, m, img->src_ep, img->src_repo, img->ref);
         run_ref_text(target, sizeof target, m, img->dst_ep, img->dst_repo, img->ref);
@@ -594,7 +600,7 @@ static void print_plan(mig_t *m)
                source, target, img->error ? ": " : "", img->error ? img->error : "");
     }
     printf("images: %zu to migrate, %zu already there, %zu failed to inspect\n", images, skipped,
-           m->n_images - images - skipped);
+           m->n_images - images - skipped - absent);
     printf("blobs: %zu to copy (%.1f MiB), %zu to mount; manifests: %zu to push\n", copy,
            (double)bytes / 1048576.0, mount, manifests);
 }

@@ -54,6 +54,7 @@ typedef struct mig_opts {
     const char *metrics_file;    /* Prometheus text format, rewritten while running */
     const char *status_file;     /* JSON status for `ferry status`, rewritten while running */
     const char *run_key;         /* identifies the migration in the journal */
+    bool strict;                 /* verify: tags only at the target are differences */
     volatile sig_atomic_t *stop; /* set on SIGINT/SIGTERM */
 } mig_opts_t;
 
@@ -101,8 +102,9 @@ int mig_add_failure(mig_t *m, const char *kind, const char *source, const char *
 /* Runs the migration. Returns the exit code: 0 when everything asked for was
  * migrated or already there, 1 when something failed. */
 int mig_run(mig_t *m);
-/* Compares every selected tag's digest on both sides and lists differences;
- * 0 when none. */
+/* Compares every selected tag's digest on both sides (and the signature
+ * tags of each), lists differences, and the tags only the target has
+ * ("extra": differences with opts.strict); 0 when there is none. */
 int mig_verify(mig_t *m);
 
 #endif

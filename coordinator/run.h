@@ -47,7 +47,9 @@
 /* Longest journal key: a kind, the reference and a digest. */
 #define RUN_KEY_MAX (16 + RUN_REF_TEXT_MAX + DIGEST_STR_MAX)
 
-enum image_status { IMG_PENDING = 0, IMG_MIGRATED, IMG_SKIPPED, IMG_FAILED };
+/* IMG_ABSENT: an optional image (a signature tag probed for) that the
+ * source does not have: neither counted nor reported. */
+enum image_status { IMG_PENDING = 0, IMG_MIGRATED, IMG_SKIPPED, IMG_FAILED, IMG_ABSENT };
 enum fail_kind { FAIL_TRANSFER = 0, FAIL_MANIFEST };
 
 /* A registry of the run. */
@@ -100,6 +102,7 @@ typedef struct run_image {
     uint8_t status;                  /* enum image_status (IMG_PENDING until inspected or done) */
     uint8_t fail_kind;               /* enum fail_kind */
     bool skip_note;                  /* skipped because of --no-overwrite */
+    bool optional;                   /* probed for: absent at the source is no failure */
     char *error;                     /* why it failed, owned */
     plan_task_t *root;               /* the task whose success migrates it */
 } run_image_t;
@@ -149,6 +152,7 @@ struct mig {
     int agents;              /* agents connected (they share --qps) */
     double started;          /* wall clock, seconds */
     int repos_failed;
+    bool list_targets;    /* list every target repository's tags (verify) */
     int64_t published_ms; /* last write of the metrics and status files */
     int64_t collected_ms; /* last count for progress (publish) */
 };
@@ -197,6 +201,15 @@ void inspect_all(mig_t *m);
 /* Adds an image of repository repo_index (once per ref); its index is
  * m->n_images - 1 when added. 0 or FERRY_ENOMEM. */
 int inspect_image_add(mig_t *m, size_t repo_index, const char *ref);
+/* The signature, attestation and SBOM tags cosign keeps for an image of
+ * repository repo_index whose manifest is digest (sha256-<hex>.sig, .att,
+ * .sbom) become images of their own, so they travel with the image whatever
+ * the tag selection: those the repository's listing holds, or, without a
+ * listing, each as an optional image. With queue, their fetches are queued
+ * (a migration); without, only the images are added (verify). The first new
+ * image's index is *first (m->n_images when none). */
+void inspect_signatures(mig_t *m, size_t repo_index, const char *ref, const char *digest,
+                        bool queue, size_t *first);
 /* A put-manifest task finished for good: its kept bytes lose a reference. */
 void inspect_body_release(mig_t *m, const char *digest);
 /* The kept bytes of a manifest (NULL when not kept); *len set. */

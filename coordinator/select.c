@@ -104,7 +104,7 @@ int select_tags(select_tag_t *tags, size_t *n, const selector_t *s, bool times_k
 {
     size_t kept = 0;
     for (size_t i = 0; i < *n; i++) {
-        if (!s || !s->filter || tagfilter_match(s->filter, tags[i].name))
+        if (select_match(s, tags[i].name))
             tags[kept++] = tags[i];
         else
             free(tags[i].name);
@@ -120,6 +120,11 @@ int select_tags(select_tag_t *tags, size_t *n, const selector_t *s, bool times_k
     if (*n > 1)
         qsort(tags, *n, sizeof *tags, select_by_name);
     return 0;
+}
+
+bool select_match(const selector_t *s, const char *tag)
+{
+    return !s || !s->filter || tagfilter_match(s->filter, tag);
 }
 
 const manifest_desc_t *select_platform(const manifest_t *index, const selector_t *s)

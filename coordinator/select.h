@@ -45,6 +45,9 @@ bool selector_has_platforms(const selector_t *s);
  * and calls again with times_known true. Returns 0 or SELECT_NEED_TIMES. */
 int select_tags(select_tag_t *tags, size_t *n, const selector_t *s, bool times_known);
 
+/* True when tag passes the selection's regexes (the newest N aside). */
+bool select_match(const selector_t *s, const char *tag);
+
 /* The child of an index the platforms choose (the first child matching any
  * wanted platform, in the index's order); NULL when none matches. */
 const manifest_desc_t *select_platform(const manifest_t *index, const selector_t *s);

@@ -739,6 +739,75 @@ out:
     fx_registry_stop(&b);
 }
 
+/* Cosign's tag scheme: sha256-<hex>.sig and .att of v1 travel with v1
+ * whatever the selection (a regex, repo:tag), and verify compares them. A
+ * prefix mirror verifies as `verify mirror`, and a tag only the target has
+ * is listed as extra without failing. */
+static void test_signatures(void)
+{
+    fx_registry_t *a = registry(), *b = registry();
+    json_t *v1 = a ? push(a, "team-b/app", "v1", NULL) : NULL;
+    json_t *v2 = a ? push(a, "team-b/app", "v2", NULL) : NULL;
+    if (!v1 || !v2 || !b)
+        goto out;
+    const char *d1 = json_str(v1, "digest");
+    char sig[160], att[160];
+    snprintf(sig, sizeof sig, "sha256-%s.sig", d1 + 7);
+    snprintf(att, sizeof att, "sha256-%s.att", d1 + 7);
+    json_decref(push(a, "team-b/app", sig, "--seed signature"));
+    json_decref(push(a, "team-b/app", att, "--seed attestation"));
+    ferry_run_t r;
+    int before = test_failures;
+    ferry(&r, "copy %s/team-b/app %s/sel/app --tags '^v1$' %s", a->host, b->host,
+          insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "Images: 3 migrated, 0 already present, 0 failed");
+    check_same(a, b, "team-b/app", "sel/app", sig, NULL);
+    check_same(a, b, "team-b/app", "sel/app", att, NULL);
+    CHECK(!strstr(tags_of(b, "sel/app"), "v2"));
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    /* One tag by name: no listing, the signature tags are probed (no .sbom:
+     * not a failure). */
+    before = test_failures;
+    ferry(&r, "copy %s/team-b/app:v1 %s/one/app %s", a->host, b->host, insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "Images: 3 migrated, 0 already present, 0 failed");
+    check_same(a, b, "team-b/app", "one/app", sig, NULL);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    before = test_failures;
+    ferry(&r, "verify copy %s/team-b/app:v1 %s/one/app %s", a->host, b->host,
+          insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "verify: 3 tag(s) identical, 0 difference(s)");
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    /* A prefix mirror, verified as one. */
+    before = test_failures;
+    ferry(&r, "mirror %s/team-b %s/pfx %s", a->host, b->host, insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    ferry_run_free(&r);
+    json_decref(push(b, "pfx/app", "only-here", "--seed extra"));
+    ferry(&r, "verify mirror %s/team-b %s/pfx %s", a->host, b->host, insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "verify: 4 tag(s) identical, 0 difference(s), 0 repository listing(s) "
+                          "failed, 1 extra at the target");
+    char line[256];
+    snprintf(line, sizeof line, "extra    %s/pfx/app:only-here", b->host);
+    CHECK_CONTAINS(r.out, line);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+out:
+    json_decref(v1);
+    json_decref(v2);
+    fx_registry_stop(&a);
+    fx_registry_stop(&b);
+}
+
 /* ------------------------------------------------------------ 6. --dry-run */
 
 static void test_dryrun(void)
@@ -1118,6 +1187,7 @@ static const subtest_t subtests[] = {
     {"badargs", test_badargs}, {"failures", test_failures_run},
     {"sync", test_sync},       {"status", test_status},
     {"qps", test_qps},         {"tls", test_tls},
+    {"signatures", test_signatures},
 };
 
 int main(int argc, char **argv)
