@@ -3,9 +3,12 @@
  * every image, and reports. The phases live in their own files (run.h). */
 #include "coordinator/mig.h"
 
+#include <errno.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -605,9 +608,43 @@ static void print_plan(mig_t *m)
            (double)bytes / 1048576.0, mount, manifests);
 }
 
+/* An output file can be written where the run will write it, checked before
+ * anything moves: it is a regular file or absent, and its directory takes
+ * new files (the file is replaced through a temporary beside it). */
+static int output_check(const char *flag, const char *path)
+{
+    struct stat st;
+    if (!path)
+        return 0;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        log_error("%s %s: not a regular file", flag, path);
+        return -1;
+    }
+    char *copy = strdup(path);
+    if (!copy) {
+        log_error("out of memory");
+        return -1;
+    }
+    const char *dir = dirname(copy);
+    int rc = 0;
+    errno = 0;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
+        log_error("%s %s: cannot write in %s: %s", flag, path, dir,
+                  errno ? strerror(errno) : "not a directory");
+        rc = -1;
+    }
+    free(copy);
+    return rc;
+}
+
 int run_prepare(mig_t *m)
 {
     m->started = wall_now();
+    int bad = output_check("--report", m->opts.report) +
+              output_check("--metrics-file", m->opts.metrics_file) +
+              output_check("--status-file", m->opts.status_file);
+    if (bad)
+        return 2;
     m->progress = progress_new(m->opts.progress, stderr);
     if (m->opts.journal && !m->opts.dry_run) {
         ferry_err_t err;

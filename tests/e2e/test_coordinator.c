@@ -867,6 +867,13 @@ static void test_badargs(void)
     expect_usage("frobnicate", "unknown command 'frobnicate'");
     expect_usage("mirror --bogus a.io b.io", "unrecognized option '--bogus'");
     expect_usage("mirror a.io", "mirror needs SRC and DST");
+    /* Output paths are checked before anything is asked of a registry. */
+    expect_usage("mirror a.io b.io --report /nonexistent-dir/r.json",
+                 "--report /nonexistent-dir/r.json: cannot write in /nonexistent-dir");
+    expect_usage("mirror a.io b.io --metrics-file /tmp", "--metrics-file /tmp: not a regular file");
+    expect_usage("mirror a.io b.io --status-file /nonexistent-dir/s.json",
+                 "--status-file /nonexistent-dir/s.json: cannot write");
+    expect_usage("mirror a.io b.io --journal /nonexistent-dir/j", "/nonexistent-dir/j");
     expect_usage("copy", "copy needs SRC and DST");
     expect_usage("sync", "sync needs one RULES_FILE");
     expect_usage("mirror --jobs 0 a.io b.io",
