@@ -228,8 +228,9 @@ int ccr2tcr_main(int argc, char **argv)
         usage_error("ccr2tcr takes no positional argument ('%s')", argv[optind]);
         goto out;
     }
-    if (!a.tcr_name || !a.ccr_auth) {
-        usage_error("ccr2tcr needs --tcrName and --ccrAuth");
+    if (!a.tcr_name || (!a.ccr_auth && !cli.security_file)) {
+        usage_error("ccr2tcr needs --tcrName and --ccrAuth (or a --security-file with the "
+                    "Personal Edition registry's login)");
         goto out;
     }
     if (a.routines)
@@ -254,7 +255,7 @@ int ccr2tcr_main(int argc, char **argv)
                     "--ccrSecretKey and --tcrSecretId/--tcrSecretKey");
         goto out;
     }
-    if (creds_parse_userpass(a.ccr_auth, &cli.src_creds, &err) < 0) {
+    if (a.ccr_auth && creds_parse_userpass(a.ccr_auth, &cli.src_creds, &err) < 0) {
         usage_error("--ccrAuth: %s", err.message);
         goto out;
     }
@@ -303,7 +304,9 @@ int ccr2tcr_main(int argc, char **argv)
         fprintf(stderr, "ferry: %s\n", err.message);
         goto out;
     }
-    if (!a.tcr_auth) {
+    /* Without a login for the instance (--tcrAuth, a security file's entry),
+     * a temporary instance token. */
+    if (!a.tcr_auth && !security_lookup(cli.security, tcr_host, "")) {
         if (tcapi_instance_token(tcr_api, inst.id, &tcr_user, &tcr_pass, &err) < 0) {
             fprintf(stderr, "ferry: %s\n", err.message);
             goto out;

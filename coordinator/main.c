@@ -15,6 +15,7 @@
 #include "common/ref.h"
 #include "coordinator/ccr2tcr.h"
 #include "coordinator/cli.h"
+#include "coordinator/compat.h"
 #include "coordinator/metrics.h"
 #include "coordinator/mig.h"
 #include "coordinator/rewrite.h"
@@ -50,6 +51,8 @@ void cli_usage(FILE *out)
         "                        the target has are listed as extra\n");
     fprintf(out,
         "  ccr2tcr [flags]       TCR Personal Edition to an Enterprise Edition instance\n"
+        "  image-transfer FLAGS  image-transfer's own command line (--ruleFile, --ccrToTcr,\n"
+        "                        --securityFile, --secretFile ...); see its --help\n"
         "  rewrite ...           point Kubernetes manifests at the new registry (see ferry rewrite "
         "--help)\n"
         "  status STATUS_FILE    progress of a migration run with --status-file\n"
@@ -281,6 +284,34 @@ static int cmd_keygen(int argc, char **argv)
     return 0;
 }
 
+/* Runs one subcommand: argv[0] is its name. */
+static int run_command(int argc, char **argv)
+{
+    const char *cmd = argv[0];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        cli_usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("ferry %s\n", FERRY_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "mirror") == 0 || strcmp(cmd, "copy") == 0 || strcmp(cmd, "sync") == 0 ||
+        strcmp(cmd, "verify") == 0)
+        return cmd_migrate(cmd, argc, argv);
+    if (strcmp(cmd, "ccr2tcr") == 0)
+        return ccr2tcr_main(argc, argv);
+    if (strcmp(cmd, "image-transfer") == 0)
+        return compat_main(argc, argv, run_command);
+    if (strcmp(cmd, "rewrite") == 0)
+        return rewrite_main(argc, argv);
+    if (strcmp(cmd, "status") == 0)
+        return metrics_status_main(argc, argv);
+    if (strcmp(cmd, "keygen") == 0)
+        return cmd_keygen(argc, argv);
+    return usage_error("unknown command '%s'", cmd);
+}
+
 int main(int argc, char **argv)
 {
     log_init("ferry");
@@ -293,25 +324,8 @@ int main(int argc, char **argv)
         cli_usage(stderr);
         return 2;
     }
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
-        cli_usage(stdout);
-        return 0;
-    }
-    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-        printf("ferry %s\n", FERRY_VERSION);
-        return 0;
-    }
-    if (strcmp(cmd, "mirror") == 0 || strcmp(cmd, "copy") == 0 || strcmp(cmd, "sync") == 0 ||
-        strcmp(cmd, "verify") == 0)
-        return cmd_migrate(cmd, argc - 1, argv + 1);
-    if (strcmp(cmd, "ccr2tcr") == 0)
-        return ccr2tcr_main(argc - 1, argv + 1);
-    if (strcmp(cmd, "rewrite") == 0)
-        return rewrite_main(argc - 1, argv + 1);
-    if (strcmp(cmd, "status") == 0)
-        return metrics_status_main(argc - 1, argv + 1);
-    if (strcmp(cmd, "keygen") == 0)
-        return cmd_keygen(argc - 1, argv + 1);
-    return usage_error("unknown command '%s'", cmd);
+    const char *self = strrchr(argv[0], '/');
+    if (strcmp(self ? self + 1 : argv[0], "image-transfer") == 0)
+        return compat_main(argc, argv, run_command);
+    return run_command(argc - 1, argv + 1);
 }

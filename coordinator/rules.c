@@ -817,3 +817,93 @@ const security_entry_t *security_lookup(const security_t *s, const char *host,
     }
     return best;
 }
+
+/* ------------------------------------------------------------ API keys */
+
+static void api_key_free(char **s)
+{
+    if (*s) {
+        memset(*s, 0, strlen(*s));
+        free(*s);
+        *s = NULL;
+    }
+}
+
+void api_keys_clear(api_keys_t *k)
+{
+    api_key_free(&k->ccr_id);
+    api_key_free(&k->ccr_key);
+    api_key_free(&k->tcr_id);
+    api_key_free(&k->tcr_key);
+}
+
+/* One side's {secretId, secretKey} mapping into *id and *key. */
+static int api_keys_side(const char *path, yaml_document_t *doc, yaml_node_t *node, char **id,
+                         char **key, ferry_err_t *err)
+{
+    if (!node || node->type != YAML_MAPPING_NODE)
+        return ferry_err_set(err, FERRY_EINVAL, "%.*s:%zu: expected secretId and secretKey",
+                             RULES_SHOW_MAX, path, node ? rules_yaml_line(node) : 0);
+    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        const char *name = rules_yaml_scalar(path, k, "a field name", err);
+        if (!name)
+            return err->code;
+        char **slot = strcmp(name, "secretId") == 0    ? id
+                      : strcmp(name, "secretKey") == 0 ? key
+                                                       : NULL;
+        if (!slot)
+            return ferry_err_set(err, FERRY_EINVAL,
+                                 "%.*s:%zu: unknown field '%.*s' (secretId, secretKey)",
+                                 RULES_SHOW_MAX, path, rules_yaml_line(k), RULES_SHOW_MAX, name);
+        /* The value's text is never shown: it may be a key. */
+        yaml_node_t *v = yaml_document_get_node(doc, p->value);
+        if (!v || v->type != YAML_SCALAR_NODE || !v->data.scalar.length)
+            return ferry_err_set(err, FERRY_EINVAL, "%.*s:%zu: %s must be a non-empty string",
+                                 RULES_SHOW_MAX, path, rules_yaml_line(k), name);
+        api_key_free(slot);
+        if (!(*slot = strdup((const char *)v->data.scalar.value)))
+            return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+    }
+    if (!*id || !*key)
+        return ferry_err_set(err, FERRY_EINVAL, "%.*s:%zu: needs both secretId and secretKey",
+                             RULES_SHOW_MAX, path, rules_yaml_line(node));
+    return 0;
+}
+
+int api_keys_load_yaml(api_keys_t *out, const char *path, ferry_err_t *err)
+{
+    ferry_err_t local_err;
+    if (!err)
+        err = &local_err;
+    memset(out, 0, sizeof *out);
+    yaml_document_t doc;
+    bool loaded = false;
+    int rc = rules_yaml_load(path, &doc, &loaded, err);
+    yaml_node_t *root = NULL;
+    if (!rc)
+        rc = rules_yaml_root(path, &doc, &root, "ccr and tcr API keys", err);
+    if (!rc && !root)
+        rc = ferry_err_set(err, FERRY_EINVAL, "%.*s holds no API key", RULES_SHOW_MAX, path);
+    for (yaml_node_pair_t *p = root ? root->data.mapping.pairs.start : NULL;
+         !rc && p < root->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(&doc, p->key);
+        const char *side = rules_yaml_scalar(path, k, "a side", err);
+        yaml_node_t *v = yaml_document_get_node(&doc, p->value);
+        if (!side)
+            rc = err->code;
+        else if (strcmp(side, "ccr") == 0)
+            rc = api_keys_side(path, &doc, v, &out->ccr_id, &out->ccr_key, err);
+        else if (strcmp(side, "tcr") == 0)
+            rc = api_keys_side(path, &doc, v, &out->tcr_id, &out->tcr_key, err);
+        else
+            rc = ferry_err_set(err, FERRY_EINVAL, "%.*s:%zu: unknown side '%.*s' (ccr, tcr)",
+                               RULES_SHOW_MAX, path, rules_yaml_line(k), RULES_SHOW_MAX, side);
+    }
+    if (loaded)
+        yaml_document_delete(&doc);
+    if (rc)
+        api_keys_clear(out);
+    return rc;
+}

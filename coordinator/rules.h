@@ -87,4 +87,19 @@ const security_entry_t *security_lookup(const security_t *s, const char *host,
  * nulls the pointer. */
 void security_destroy(security_t **self_p);
 
+/* Tencent Cloud API keys of both sides, as image-transfer's --secretFile
+ * YAML holds them: {ccr: {secretId, secretKey}, tcr: {secretId, secretKey}};
+ * either side may be absent. Every string is owned and wiped on clear. */
+typedef struct api_keys {
+    char *ccr_id, *ccr_key; /* the Personal Edition side, NULL when absent */
+    char *tcr_id, *tcr_key; /* the Enterprise Edition side, NULL when absent */
+} api_keys_t;
+
+/* Loads a --secretFile into *out (cleared first). Unknown fields are errors
+ * naming the file and line; no key ever appears in a message. 0,
+ * FERRY_EINVAL, FERRY_EIO, FERRY_ETOOBIG, FERRY_ENOMEM. */
+int api_keys_load_yaml(api_keys_t *out, const char *path, ferry_err_t *err);
+/* Wipes and frees the keys; the struct is then empty. */
+void api_keys_clear(api_keys_t *k);
+
 #endif

@@ -1014,6 +1014,18 @@ out:
 
 /* ------------------------------------------------------------ 9. sync */
 
+/* Runs ferry ARGS expecting a usage error (exit 2) whose message holds `message`. */
+static void expect_usage_run(const char *args, const char *message)
+{
+    ferry_run_t r;
+    int before = test_failures;
+    ferry(&r, "%s", args);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, message);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+}
+
 static void test_sync(void)
 {
     fx_registry_t *a = registry(), *b = registry();
@@ -1083,6 +1095,24 @@ static void test_sync(void)
     check_same(a, b, "ns1/app", "yaml/app", s.artifacts[0], s.artifacts[0]);
     dump_if_failed(&r, before);
     ferry_run_free(&r);
+
+    /* The same files through image-transfer's own command line, Go flag
+     * syntax and all: everything is there already; --tag-exist-overridden
+     * false is --no-overwrite; --ns is refused, never ignored. */
+    before = test_failures;
+    ferry(&r, "image-transfer -ruleFile='%s' --securityFile '%s' -routines=3 --retry=1 "
+              "--tag-exist-overridden=false --log-enable-color",
+          yaml, security);
+    CHECK_INT(r.status, 0);
+    check_finished(&r, 0, 0, 0);
+    CHECK_CONTAINS(r.out, "0 migrated, 7 already present, 0 failed");
+    CHECK_CONTAINS(r.err, "--log-enable-color has no effect");
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+    expect_usage_run("image-transfer --ruleFile=x.yaml --ns=default", "--ns is not supported");
+    expect_usage_run("image-transfer --ruleFile=x.yaml --bogus", "unknown flag 'bogus'");
+    expect_usage_run("image-transfer --secretFile=s.yaml --ruleFile=x.yaml",
+                     "--secretFile needs --ccrToTcr=true");
 
     /* A location rule mirrors a prefix under another prefix. */
     snprintf(rules, sizeof rules, "%s/prefix.json", workdir);
