@@ -74,15 +74,18 @@ static int pair_validate(const char *src_repo, const char *dst_repo, ferry_err_t
 }
 
 int mig_add_repo(mig_t *m, int src_ep, const char *src_repo, int dst_ep, const char *dst_repo,
-                 const char *ref, const mig_select_t *sel, ferry_err_t *err)
+                 const char *ref, const char *dst_tag, const mig_select_t *sel, ferry_err_t *err)
 {
+    if (dst_tag && (!ref || ref_validate_tag(dst_tag, err) < 0))
+        return ref ? FERRY_EINVAL
+                   : ferry_err_set(err, FERRY_EINVAL, "a target tag needs one source image");
     if (pair_validate(src_repo, dst_repo, err) < 0)
         return FERRY_EINVAL;
     const selector_t *s = selector_for(m, sel, err);
     if (!s)
         return err && err->code ? err->code : FERRY_EINVAL;
     run_repo_t *r = repo_new(m, src_ep, src_repo, dst_ep, dst_repo, s);
-    if (!r || (ref && !(r->ref = strdup(ref))))
+    if (!r || (ref && !(r->ref = strdup(ref))) || (dst_tag && !(r->dst_tag = strdup(dst_tag))))
         return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
     return 0;
 }
@@ -168,6 +171,7 @@ void discover_repo_free(run_repo_t *r)
     free(r->src_repo);
     free(r->dst_repo);
     free(r->ref);
+    free(r->dst_tag);
     select_tags_free(r->tags, r->n_tags);
 }
 

@@ -131,7 +131,9 @@ int inspect_image_add(mig_t *m, size_t repo_index, const char *ref)
     img->src_repo = plan_intern(m->plan, r->src_repo);
     img->dst_repo = plan_intern(m->plan, r->dst_repo);
     img->ref = plan_intern(m->plan, ref);
-    if (!img->src_repo || !img->dst_repo || !img->ref)
+    img->dst_ref = r->dst_tag && r->ref && strcmp(ref, r->ref) == 0 ? plan_intern(m->plan, r->dst_tag)
+                                                                    : img->ref;
+    if (!img->src_repo || !img->dst_repo || !img->ref || !img->dst_ref)
         return FERRY_ENOMEM;
     m->n_images++;
     return 0;
@@ -168,8 +170,10 @@ static void root_add(mig_t *m, size_t repo_index, const char *ref, bool by_tag)
 {
     size_t before = m->n_images;
     if (inspect_image_add(m, repo_index, ref) == 0 && m->n_images > before) {
-        const char *interned = m->images[m->n_images - 1].ref;
-        fetch_queue(m, m->n_images - 1, interned, NULL, by_tag ? interned : NULL, 0);
+        const run_image_t *img = &m->images[m->n_images - 1];
+        /* pushed under its tag, or a rename's tag (a digest may get one too) */
+        bool tagged = by_tag || img->dst_ref != img->ref;
+        fetch_queue(m, m->n_images - 1, img->ref, NULL, tagged ? img->dst_ref : NULL, 0);
     }
 }
 
@@ -514,7 +518,7 @@ static void target_check(fetch_t *f)
         return;
     }
     if (m->journal_first && f->step == F_START) {
-        fetch_ask(f, F_JOURNAL, reg_manifest_head(src_reg(f), img->src_repo, f->tag, on_fetch, f));
+        fetch_ask(f, F_JOURNAL, reg_manifest_head(src_reg(f), img->src_repo, img->ref, on_fetch, f));
         return;
     }
     fetch_ask(f, F_TARGET,
@@ -590,7 +594,7 @@ static void on_target(fetch_t *f, reg_op_t *op, int rc)
         }
         const run_image_t *img = &f->m->images[f->image];
         fetch_ask(f, F_SOURCE_HEAD,
-                  reg_manifest_head(src_reg(f), img->src_repo, f->tag, on_fetch, f));
+                  reg_manifest_head(src_reg(f), img->src_repo, img->ref, on_fetch, f));
         return;
     }
     /* not there (or the question failed: pushing is the safe side) */

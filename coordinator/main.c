@@ -124,9 +124,23 @@ static int add_tags(mig_t *m, int s, const char *src_repo, int d, const char *ds
     return rc;
 }
 
-/* Adds a mapping from parsed rule-like source and target texts. */
+/* A mapping's usage error, prefixed with where it came from (a rules
+ * file's rule) when it came from one. Returns 2. */
+static int mapping_error(const char *where, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int mapping_error(const char *where, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    return where ? usage_error("%s: %s", where, text) : usage_error("%s", text);
+}
+
+/* Adds a mapping from parsed rule-like source and target texts; where names
+ * the rule in errors (NULL on the command line). */
 static int add_mapping(cli_t *cli, mig_t *m, int mode, const char *src_text, const char *dst_text,
-                       char *const *tags, size_t n_tags, const mig_select_t *sel)
+                       char *const *tags, size_t n_tags, const mig_select_t *sel, const char *where)
 {
     ferry_err_t err;
     ref_t *src = NULL, *dst = NULL;
@@ -140,11 +154,11 @@ static int add_mapping(cli_t *cli, mig_t *m, int mode, const char *src_text, con
     if (location) {
         /* A registry or a prefix: mirror through the catalog. */
         if (ref_parse_location(&src, src_text, &err) < 0) {
-            usage_error("source '%s': %s", src_text, err.message);
+            mapping_error(where, "source '%s': %s", src_text, err.message);
             goto out;
         }
         if (ref_parse_location(&dst, dst_text, &err) < 0) {
-            usage_error("target '%s': %s", dst_text, err.message);
+            mapping_error(where, "target '%s': %s", dst_text, err.message);
             goto out;
         }
         int s = cli_endpoint(cli, m, src->registry, src->repository, true);
@@ -152,18 +166,19 @@ static int add_mapping(cli_t *cli, mig_t *m, int mode, const char *src_text, con
         if (s < 0 || d < 0)
             goto out;
         rc = mig_add_catalog(m, s, src->repository, d, dst->repository, sel, &err);
-        if (rc < 0) {
-            usage_error("%s", err.message);
-            rc = 2;
-        }
+        if (rc < 0)
+            rc = mapping_error(where, "%s", err.message);
         goto out;
     }
     if (ref_parse(&dst, dst_text, &err) < 0) {
-        usage_error("target '%s': %s", dst_text, err.message);
+        mapping_error(where, "target '%s': %s", dst_text, err.message);
         goto out;
     }
-    if (dst->digest || (dst->tag && (!src->tag || strcmp(dst->tag, src->tag) != 0))) {
-        usage_error("target '%s' must name a repository (the tag comes from the source)", dst_text);
+    if (dst->digest || (dst->tag && !src->tag && !src->digest)) {
+        mapping_error(where,
+                      "target '%s': a target names a repository, or a tag when the source names "
+                      "one image (a rename)",
+                      dst_text);
         goto out;
     }
     int s = cli_endpoint(cli, m, src->registry, src->repository, true);
@@ -174,11 +189,12 @@ static int add_mapping(cli_t *cli, mig_t *m, int mode, const char *src_text, con
         rc = add_tags(m, s, src->repository, d, dst->repository, tags, n_tags, sel, &err);
     else
         rc = mig_add_repo(m, s, src->repository, d, dst->repository,
-                          src->digest ? src->digest : src->tag, sel, &err);
-    if (rc < 0) {
-        fprintf(stderr, "ferry: %s\n", err.message);
-        rc = 2;
-    }
+                          src->digest ? src->digest : src->tag,
+                          dst->tag && (!src->tag || strcmp(dst->tag, src->tag) != 0) ? dst->tag
+                                                                                      : NULL,
+                          sel, &err);
+    if (rc < 0)
+        rc = mapping_error(where, "%s", err.message);
 out:
     ref_destroy(&src);
     ref_destroy(&dst);
@@ -253,12 +269,19 @@ static int cmd_migrate(const char *cmd, int argc, char **argv)
         for (size_t i = 0; i < rules->n && rc == 0; i++) {
             mig_select_t sel;
             const rule_t *r = &rules->items[i];
+            char where[512];
+            if (r->line)
+                snprintf(where, sizeof where, "%s:%zu (%.100s: %.100s)", argv[optind], r->line,
+                         r->source, r->target);
+            else
+                snprintf(where, sizeof where, "%s: rules[%zu] (%.100s -> %.100s)", argv[optind], i,
+                         r->source, r->target);
             rc = add_mapping(&cli, m, MAP_RULE, r->source, r->target, r->tags, r->n_tags,
-                             rule_select(r, &sel));
+                             rule_select(r, &sel), where);
         }
     } else {
         rc = add_mapping(&cli, m, strcmp(shape, "mirror") == 0 ? MAP_LOCATION : MAP_REFERENCE,
-                         argv[optind], argv[optind + 1], NULL, 0, NULL);
+                         argv[optind], argv[optind + 1], NULL, 0, NULL, NULL);
     }
     if (rc)
         goto out;

@@ -162,7 +162,7 @@ static void finish_images(mig_t *m)
         img->status = (uint8_t)outcome;
         char source[RUN_REF_TEXT_MAX], target[RUN_REF_TEXT_MAX];
         run_ref_text(source, sizeof source, m, img->src_ep, img->src_repo, img->ref);
-        run_ref_text(target, sizeof target, m, img->dst_ep, img->dst_repo, img->ref);
+        run_ref_text(target, sizeof target, m, img->dst_ep, img->dst_repo, img->dst_ref);
         int status = outcome == IMG_MIGRATED  ? REPORT_MIGRATED
                      : outcome == IMG_SKIPPED ? REPORT_SKIPPED
                                               : REPORT_FAILED;
@@ -595,7 +595,7 @@ static void print_plan(mig_t *m)
             continue;
         char source[RUN_REF_TEXT_MAX], target[RUN_REF_TEXT_MAX];
         run_ref_text(source, sizeof source, m, img->src_ep, img->src_repo, img->ref);
-        run_ref_text(target, sizeof target, m, img->dst_ep, img->dst_repo, img->ref);
+        run_ref_text(target, sizeof target, m, img->dst_ep, img->dst_repo, img->dst_ref);
         printf("  %-8s %s -> %s%s%s\n",
                img->status == IMG_SKIPPED  ? "skip"
                : img->status == IMG_FAILED ? "fail"

@@ -75,9 +75,11 @@ typedef struct mig_select {
 } mig_select_t;
 
 /* One repository pair. ref: a tag or digest (one image), or NULL for every
- * tag that passes the selection (sel, or the run's options when NULL). */
+ * tag that passes the selection (sel, or the run's options when NULL);
+ * dst_tag: the tag ref is pushed under at the target (a rename), NULL for
+ * ref's own tag. */
 int mig_add_repo(mig_t *m, int src_ep, const char *src_repo, int dst_ep, const char *dst_repo,
-                 const char *ref, const mig_select_t *sel, ferry_err_t *err);
+                 const char *ref, const char *dst_tag, const mig_select_t *sel, ferry_err_t *err);
 /* A candidate tag found by the caller (a rules file, the cloud API). */
 typedef struct mig_tag {
     const char *name; /* borrowed */

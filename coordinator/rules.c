@@ -582,6 +582,7 @@ int rules_load_yaml(const char *path, rules_t **out, ferry_err_t *err)
         rule_t *r = rules_append(rules, &capacity);
         if (!r || rules_yaml_source(source, r) != 0 || !(r->target = strdup(target)))
             goto oom;
+        r->line = line;
         rc = rules_check_rule(r, err);
         if (rc) {
             ferry_err_prefix(err, "%.*s:%zu", RULES_SHOW_MAX, path, line);

@@ -25,6 +25,7 @@ typedef struct rule {
     int latest;         /* keep the N newest tags, 0 = all */
     char **platforms;   /* "os/arch[/variant]", NULL when n_platforms is 0 = all; owned */
     size_t n_platforms; /* entries in platforms */
+    size_t line;        /* YAML: the line of its source; JSON: 0 */
 } rule_t;
 
 typedef struct rules {

@@ -79,6 +79,7 @@ typedef struct run_repo {
     int src_ep, dst_ep;
     char *src_repo, *dst_repo;
     char *ref;              /* one image, or NULL */
+    char *dst_tag;          /* ref pushed under another tag (a rename), or NULL */
     const selector_t *sel;  /* its selection (owned by the run) */
     select_tag_t *tags;     /* candidates, then the chosen tags */
     size_t n_tags;
@@ -98,6 +99,7 @@ typedef struct run_image {
     uint16_t src_ep, dst_ep;
     const char *src_repo, *dst_repo; /* interned */
     const char *ref;                 /* tag or digest asked for, interned */
+    const char *dst_ref;             /* the same at the target (a rename's tag), interned */
     const char *digest;              /* source manifest digest, interned */
     uint8_t status;                  /* enum image_status (IMG_PENDING until inspected or done) */
     uint8_t fail_kind;               /* enum fail_kind */

@@ -23,7 +23,7 @@ static int verify_one(mig_t *m, size_t image, verify_item_t *v)
     int dst_rc = v->dst ? reg_op_wait(v->dst) : FERRY_ENOMEM;
     char source[RUN_REF_TEXT_MAX], target[RUN_REF_TEXT_MAX];
     run_ref_text(source, sizeof source, m, img->src_ep, img->src_repo, img->ref);
-    run_ref_text(target, sizeof target, m, img->dst_ep, img->dst_repo, img->ref);
+    run_ref_text(target, sizeof target, m, img->dst_ep, img->dst_repo, img->dst_ref);
     const char *sd = src_rc == 0 ? reg_op_digest(v->src) : NULL;
     const char *dd = dst_rc == 0 ? reg_op_digest(v->dst) : NULL;
     int verdict = V_DIFFERS;
@@ -93,7 +93,7 @@ int mig_verify(mig_t *m)
             items[i - start].src =
                 reg_manifest_head(m->eps[img->src_ep].reg, img->src_repo, img->ref, NULL, NULL);
             items[i - start].dst =
-                reg_manifest_head(m->eps[img->dst_ep].reg, img->dst_repo, img->ref, NULL, NULL);
+                reg_manifest_head(m->eps[img->dst_ep].reg, img->dst_repo, img->dst_ref, NULL, NULL);
         }
         for (size_t i = start; i < end; i++) {
             int verdict = verify_one(m, i, &items[i - start]);

@@ -1109,6 +1109,44 @@ static void test_sync(void)
     CHECK_CONTAINS(r.err, "--log-enable-color has no effect");
     dump_if_failed(&r, before);
     ferry_run_free(&r);
+    /* Renames: SRC:TAG to DST:TAG2 in both formats; verify compares them. */
+    char renames[320];
+    snprintf(renames, sizeof renames, "%s/renames.yaml", workdir);
+    snprintf(text, sizeof text, "%s/ns2/tools:1.0: %s/renamed/tools:stable\n", a->host, b->host);
+    CHECK_INT(write_file(renames, text), 0);
+    snprintf(rules, sizeof rules, "%s/renames.json", workdir);
+    snprintf(text, sizeof text,
+             "{\"rules\": [{\"source\": \"%s/ns1/app:v1\", \"target\": \"%s/renamed/app:prod\"}]}\n",
+             a->host, b->host);
+    CHECK_INT(write_file(rules, text), 0);
+    before = test_failures;
+    ferry(&r, "sync '%s' %s", renames, insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    CHECK_STR(tags_of(b, "renamed/tools"), "stable");
+    ferry_run_free(&r);
+    ferry(&r, "sync '%s' %s", rules, insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    CHECK_STR(tags_of(b, "renamed/app"), "prod");
+    char sref[160];
+    snprintf(sref, sizeof sref, "ns1/app:v1");
+    char da[DIGEST_STR_MAX], db[DIGEST_STR_MAX];
+    CHECK_STR(skopeo(b, "renamed/app:prod", db), skopeo(a, sref, da));
+    ferry_run_free(&r);
+    ferry(&r, "verify sync '%s' %s", rules, insecure(a->host, b->host));
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "verify: 1 tag(s) identical, 0 difference(s)");
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+    /* A rule that cannot be taken names the file, its line and the rule. */
+    snprintf(text, sizeof text, "%s/ns2/tools:1.0: %s/renamed/tools:stable\n%s/ns2/tools: %s/x:y\n",
+             a->host, b->host, a->host, b->host);
+    CHECK_INT(write_file(renames, text), 0);
+    char where[400];
+    snprintf(where, sizeof where, "%s:2: target: '%s/x:y' names a tag", renames, b->host);
+    char args[700];
+    snprintf(args, sizeof args, "sync '%s' %s", renames, insecure(a->host, b->host));
+    expect_usage_run(args, where);
+
     expect_usage_run("image-transfer --ruleFile=x.yaml --ns=default", "--ns is not supported");
     expect_usage_run("image-transfer --ruleFile=x.yaml --bogus", "unknown flag 'bogus'");
     expect_usage_run("image-transfer --secretFile=s.yaml --ruleFile=x.yaml",
