@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/log.h"
 #include "coordinator/run.h"
 
 #define RUN_EPS_MAX 65535 /* endpoint indexes are 16 bits in the plan */
@@ -109,4 +110,125 @@ void run_ref_text(char *out, size_t size, const mig_t *m, int ep, const char *re
 bool run_stopping(const mig_t *m)
 {
     return m->opts.stop && *m->opts.stop;
+}
+
+/* ------------------------------------------------------------ preflight */
+
+/* One quick try, and one more: a typo'd host must not take half a minute. */
+static const retry_policy_t preflight_policy = {2, 200, 1000, 3000};
+
+enum { ROLE_SOURCE = 1, ROLE_TARGET = 2 };
+
+/* What the run asks of endpoint ep: read (a source), push (a target). */
+static int endpoint_roles(const mig_t *m, int ep)
+{
+    int roles = 0;
+    for (size_t i = 0; i < m->n_repos; i++)
+        roles |= (m->repos[i].src_ep == ep ? ROLE_SOURCE : 0) |
+                 (m->repos[i].dst_ep == ep ? ROLE_TARGET : 0);
+    for (size_t i = 0; i < m->n_catalogs; i++)
+        roles |= (m->catalogs[i].src_ep == ep ? ROLE_SOURCE : 0) |
+                 (m->catalogs[i].dst_ep == ep ? ROLE_TARGET : 0);
+    return roles;
+}
+
+/* One line naming what to fix, for a registry that did not answer GET /v2/. */
+static void ping_problem(const run_ep_t *e, int roles, const ferry_err_t *err)
+{
+    const char *msg = err->message;
+    const char *creds = roles & ROLE_TARGET ? (roles & ROLE_SOURCE ? "--src-creds/--dst-creds"
+                                                                   : "--dst-creds")
+                                            : "--src-creds";
+    if (strstr(msg, "wrong version number") || strstr(msg, "record layer") ||
+        strstr(msg, "packet length too long"))
+        log_error("%s speaks plain HTTP, not TLS: give --insecure %s", e->host, e->host);
+    else if (strstr(msg, "HTTP request to an HTTPS server") ||
+             (err->http_status == 400 && e->plain_http))
+        log_error("%s speaks TLS: drop --insecure %s (or keep it for TLS without verification)",
+                  e->host, e->host);
+    else if (strstr(msg, "certificate") || strstr(msg, "SSL") || strstr(msg, "TLS"))
+        log_error("%s: its TLS certificate is not trusted (%s): give --ca-file with its CA, or "
+                  "--insecure %s to skip verification",
+                  e->host, msg, e->host);
+    else if (err->code == FERRY_EAUTH)
+        log_error("%s refused the credentials (%s): check %s or the --auth-file entry for it",
+                  e->host, msg, creds);
+    else
+        log_error("%s cannot be reached: %s", e->host, msg);
+}
+
+int endpoints_check(mig_t *m)
+{
+    reg_t **regs = calloc(m->n_eps ? m->n_eps : 1, sizeof *regs);
+    reg_op_t **ops = calloc(m->n_eps ? m->n_eps : 1, sizeof *ops);
+    int problems = 0;
+    if (!regs || !ops) {
+        log_error("out of memory");
+        problems = 1;
+        goto out;
+    }
+    for (size_t i = 0; i < m->n_eps; i++) {
+        const run_ep_t *e = &m->eps[i];
+        reg_opts_t ro = {0};
+        ro.host = e->host;
+        ro.plain_http = e->plain_http;
+        ro.tls_insecure = e->tls_insecure;
+        ro.ca_file = e->ca_file;
+        ro.username = e->username;
+        ro.password = e->password;
+        ro.retry = &preflight_policy;
+        ferry_err_t err;
+        if ((regs[i] = reg_new(m->loop, &ro, &err)))
+            ops[i] = reg_ping(regs[i], NULL, NULL);
+    }
+    bool waiting = true;
+    while (waiting && !run_stopping(m)) {
+        waiting = false;
+        for (size_t i = 0; i < m->n_eps; i++)
+            waiting |= ops[i] && !reg_op_finished(ops[i]);
+        if (waiting)
+            http_loop_run(m->loop, RUN_TICK_MS, NULL, 0);
+    }
+    for (size_t i = 0; i < m->n_eps && !run_stopping(m); i++) {
+        if (!ops[i]) {
+            log_error("%s: cannot start a request", m->eps[i].host);
+            problems++;
+        } else if (reg_op_result(ops[i]) < 0) {
+            ping_problem(&m->eps[i], endpoint_roles(m, (int)i), reg_op_error(ops[i]));
+            problems++;
+        }
+    }
+out:
+    for (size_t i = 0; ops && i < m->n_eps; i++) {
+        reg_op_destroy(&ops[i]);
+        reg_destroy(&regs[i]);
+    }
+    free(ops);
+    free(regs);
+    return problems;
+}
+
+int endpoints_check_push(mig_t *m, int ep, const char *repo)
+{
+    run_ep_t *e = &m->eps[ep];
+    if (e->push_state != PUSH_UNKNOWN)
+        return e->push_state == PUSH_REFUSED ? FERRY_EAUTH : 0;
+    reg_op_t *op = reg_upload_start(e->reg, repo, NULL, NULL);
+    while (op && !reg_op_finished(op) && !run_stopping(m))
+        http_loop_run(m->loop, RUN_TICK_MS, NULL, 0);
+    int rc = op && reg_op_finished(op) ? reg_op_result(op) : 0;
+    e->push_state = rc == FERRY_EAUTH ? PUSH_REFUSED : PUSH_ALLOWED;
+    if (rc == FERRY_EAUTH) {
+        log_error("%s refuses to let these credentials push to %s (%s): check --dst-creds or "
+                  "the --auth-file entry for it",
+                  e->host, repo, reg_op_error(op)->message);
+    } else if (rc == 0 && reg_op_location(op)) {
+        /* Nothing stays behind: the upload is cancelled at once. */
+        reg_op_t *cancel = reg_upload_cancel(e->reg, repo, reg_op_location(op), NULL, NULL);
+        while (cancel && !reg_op_finished(cancel) && !run_stopping(m))
+            http_loop_run(m->loop, RUN_TICK_MS, NULL, 0);
+        reg_op_destroy(&cancel);
+    }
+    reg_op_destroy(&op);
+    return e->push_state == PUSH_REFUSED ? FERRY_EAUTH : 0;
 }

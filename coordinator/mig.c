@@ -484,6 +484,13 @@ static void transfer_send(mig_t *m, transfer_t *x, int64_t now)
         plan_task_t *t = plan_next_ready(m->plan, now);
         if (!t)
             break;
+        if (m->eps[t->dst_ep].push_state != PUSH_ALLOWED) {
+            /* The first write to this registry: may these credentials push? */
+            plan_task_requeue(m->plan, t, now);
+            if (endpoints_check_push(m, t->dst_ep, t->dst_repo) < 0)
+                m->refused = true;
+            break;
+        }
         /* A mount or a manifest moves few bytes: only copies balance by size. */
         int rc = dispatch_send(x->d, t->id, t->kind == PROTO_KIND_COPY_BLOB ? t->size : 0,
                                plan_ready_bytes(m->plan), &err);
@@ -515,6 +522,8 @@ static void transfer_wait(mig_t *m, transfer_t *x, int64_t now)
 static bool transfer_turn(mig_t *m, transfer_t *x)
 {
     int64_t now = http_now_ms();
+    if (m->refused)
+        return false; /* nothing was sent: there is nothing to wait for */
     if (run_stopping(m) && !x->stopping) {
         x->stopping = true;
         x->deadline = now + RUN_DRAIN_MS;
@@ -608,6 +617,15 @@ static void print_plan(mig_t *m)
            (double)bytes / 1048576.0, mount, manifests);
 }
 
+/* Images the run was asked for: refs, and tags the selection kept. */
+static size_t run_selected(const mig_t *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_repos; i++)
+        n += m->repos[i].ref ? 1 : m->repos[i].n_tags;
+    return n;
+}
+
 /* An output file can be written where the run will write it, checked before
  * anything moves: it is a regular file or absent, and its directory takes
  * new files (the file is replaced through a temporary beside it). */
@@ -656,7 +674,13 @@ int run_prepare(mig_t *m)
         }
         m->journal_first = journal_count(m->journal) > 0;
     }
+    /* Every registry is asked once before anything is planned: a wrong
+     * password or a missing --insecure is one line, not a failure a tag. */
+    if (endpoints_check(m) > 0)
+        return 2;
     discover(m);
+    if (run_selected(m) == 0 && !run_stopping(m))
+        log_warn("the selection matches no image: nothing to do");
     return 0;
 }
 
@@ -715,8 +739,8 @@ int mig_run(mig_t *m)
     }
     if (inspecting(m) || plan_unfinished(m->plan) > 0) {
         rc = transfer(m);
-        if (rc)
-            return rc;
+        if (rc || m->refused)
+            return 2;
     }
     return run_finish(m);
 }

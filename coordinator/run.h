@@ -52,6 +52,9 @@
 enum image_status { IMG_PENDING = 0, IMG_MIGRATED, IMG_SKIPPED, IMG_FAILED, IMG_ABSENT };
 enum fail_kind { FAIL_TRANSFER = 0, FAIL_MANIFEST };
 
+/* Whether a target lets the run push (endpoints_check_push). */
+enum push_state { PUSH_UNKNOWN = 0, PUSH_ALLOWED, PUSH_REFUSED };
+
 /* A registry of the run. */
 typedef struct run_ep {
     char *host;            /* "host[:port]" */
@@ -64,6 +67,7 @@ typedef struct run_ep {
     double qps;            /* --qps, shared by whoever asks */
     reg_t *reg;            /* the coordinator's client */
     bool no_referrers_api; /* answered 404 to the referrers API once */
+    uint8_t push_state;    /* enum push_state, for a target */
     /* As a target of a mirror: its catalog, so that repositories it lacks
      * need neither a tag listing nor a HEAD per tag (freed after listing). */
     reg_op_t *catalog_op;
@@ -155,6 +159,8 @@ struct mig {
     double started;          /* wall clock, seconds */
     int repos_failed;
     bool list_targets;    /* list every target repository's tags (verify) */
+    bool verifying;       /* the run compares, it does not copy */
+    bool refused;         /* a target refused to let the run push: stop, exit 2 */
     int64_t published_ms; /* last write of the metrics and status files */
     int64_t collected_ms; /* last count for progress (publish) */
 };
@@ -170,6 +176,15 @@ int endpoints_fill(proto_endpoint_t *out, const run_ep_t *e, int agents);
  * RUN_REF_TEXT_MAX bytes). */
 void run_ref_text(char *out, size_t size, const mig_t *m, int ep, const char *repo,
                   const char *ref);
+/* Asks every registry GET /v2/ once, all at once, and logs one line per
+ * registry that fails, naming the flag that fixes it (--insecure,
+ * --ca-file, the credentials). Returns how many failed. */
+int endpoints_check(mig_t *m);
+/* Before the first task that writes to registry ep: starts (and cancels) an
+ * upload to repo, so that refused push rights stop the run with one line
+ * before anything moves (a run with nothing to push asks nothing). Asks
+ * once per registry; FERRY_EAUTH when refused (logged), else 0. */
+int endpoints_check_push(mig_t *m, int ep, const char *repo);
 /* True when the run is asked to stop (SIGINT, SIGTERM). */
 bool run_stopping(const mig_t *m);
 

@@ -73,6 +73,7 @@ static size_t verify_extra(const mig_t *m)
 int mig_verify(mig_t *m)
 {
     m->list_targets = true;
+    m->verifying = true;
     int rc = run_prepare(m);
     if (rc)
         return rc;

@@ -916,8 +916,17 @@ static void test_dash(void)
     env_stop(&e);
 }
 
-/* 9. A wrong registry login on either side: every image is counted failed,
- * quickly, with the registry's refusal, and nothing is written. */
+/* 9. A wrong registry login on either side: one line naming the registry
+ * and the flag, exit 2 before anything is planned, and nothing written. */
+/* Lines of text holding what. */
+static int count_lines(const char *text, const char *what)
+{
+    int n = 0;
+    for (const char *p = text; p && (p = strstr(p, what)); p += strlen(what))
+        n++;
+    return n;
+}
+
 static void test_badlogin(void)
 {
     env_t e;
@@ -928,9 +937,10 @@ static void test_badlogin(void)
     }
     run_t r;
     run_guide(&r, e.tcr, &e.api, &(guide_t){.ccr_auth = CCR_USER ":wrong-login", .tag_num = 1});
-    CHECK_INT(r.status, 1);
-    check_finished_out(r.out, 0, 0, 6);
-    CHECK_CONTAINS(r.out, "the credentials were refused (HTTP 401)");
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "refused the credentials");
+    CHECK_CONTAINS(r.err, "check --src-creds");
+    CHECK_INT(count_lines(r.err, "refused the credentials"), 1);
     CHECK(strstr(r.out, "wrong-login") == NULL && strstr(r.err, "wrong-login") == NULL);
     CHECK(r.seconds < 15.0);
     check_no_secrets(&r);
@@ -939,9 +949,10 @@ static void test_badlogin(void)
     char extra[200];
     snprintf(extra, sizeof extra, "--tcrAuth %s:wrong-login", TCR_USER); /* the last one counts */
     run_guide(&r, e.tcr, &e.api, &(guide_t){.tag_num = 1, .extra = extra});
-    CHECK_INT(r.status, 1);
-    check_finished_out(r.out, 6, 0, 0);
-    CHECK_CONTAINS(r.out, "the credentials were refused (HTTP 401)");
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "refused the credentials");
+    CHECK_CONTAINS(r.err, "check --dst-creds");
+    CHECK_INT(count_lines(r.err, "refused the credentials"), 1);
     CHECK(strstr(r.out, "wrong-login") == NULL && strstr(r.err, "wrong-login") == NULL);
     CHECK(r.seconds < 15.0);
     check_no_secrets(&r);

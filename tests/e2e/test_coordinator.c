@@ -808,6 +808,66 @@ out:
     fx_registry_stop(&b);
 }
 
+/* Every registry is asked once before anything is planned: a host that
+ * does not answer, a plain-HTTP registry without --insecure, and push
+ * rights the target refuses are each one line naming the fix, exit 2,
+ * quickly; a selection that matches nothing says so. */
+static void test_preflight(void)
+{
+    fx_registry_t *a = registry();
+    fx_registry_t *t = fx_registry_start_opts("token", "--token-deny deny/app");
+    CHECK(t != NULL);
+    if (!a || !t)
+        goto out;
+    json_decref(push(a, "pre/app", "v1", NULL));
+    ferry_run_t r;
+    int before = test_failures;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ferry(&r, "mirror 127.0.0.1:1 %s %s", a->host, insecure("127.0.0.1:1", a->host));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "127.0.0.1:1 cannot be reached");
+    CHECK(t1.tv_sec - t0.tv_sec < 10);
+    CHECK_STR(r.out, "");
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    before = test_failures;
+    ferry(&r, "copy %s/pre/app %s/pre/app --progress none", a->host, a->host);
+    CHECK_INT(r.status, 2);
+    char line[300];
+    snprintf(line, sizeof line, "%s speaks plain HTTP, not TLS: give --insecure %s", a->host,
+             a->host);
+    CHECK_CONTAINS(r.err, line);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    /* Push refused for one repository (the token server grants it nothing). */
+    long mark = fx_log_mark(t);
+    before = test_failures;
+    ferry(&r, "copy %s/pre/app %s/deny/app --dst-creds %s:%s --insecure %s --insecure %s "
+              "--progress none",
+          a->host, t->host, t->user, t->password, a->host, t->host);
+    CHECK_INT(r.status, 2);
+    snprintf(line, sizeof line, "%s refuses to let these credentials push to deny/app", t->host);
+    CHECK_CONTAINS(r.err, line);
+    CHECK_INT(fx_log_count(t, mark, "\"PUT /v2/"), 0);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    before = test_failures;
+    ferry(&r, "copy %s/pre/app %s/pre/app --tags '^nothing$' %s", a->host, t->host,
+          insecure(a->host, t->host));
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.err, "the selection matches no image");
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+out:
+    fx_registry_stop(&a);
+    fx_registry_stop(&t);
+}
+
 /* ------------------------------------------------------------ 6. --dry-run */
 
 static void test_dryrun(void)
@@ -886,7 +946,7 @@ static void test_badargs(void)
     expect_usage("copy a.io/x 'b.io/UPPER'", "target 'b.io/UPPER'");
     expect_usage("copy a.io/x:v1 "
                  "b.io/x@sha256:0000000000000000000000000000000000000000000000000000000000000000",
-                 "must name a repository");
+                 "a target names a repository, or a tag when the source names one image");
 
     snprintf(path, sizeof path, "%s/absent.json", workdir);
     snprintf(args, sizeof args, "sync '%s'", path);
@@ -1215,8 +1275,13 @@ static void test_tls(void)
     int before = test_failures;
     /* Without the CAs: a clear certificate error, nothing moved. */
     ferry(&r, "mirror %s %s --progress none", a->host, b->host);
-    CHECK_INT(r.status, 1);
-    CHECK_CONTAINS(r.err, "certificate");
+    CHECK_INT(r.status, 2);
+    char line[300];
+    snprintf(line, sizeof line, "%s: its TLS certificate is not trusted", a->host);
+    CHECK_CONTAINS(r.err, line);
+    CHECK_CONTAINS(r.err, "give --ca-file with its CA");
+    snprintf(line, sizeof line, "%s: its TLS certificate is not trusted", b->host);
+    CHECK_CONTAINS(r.err, line);
     dump_if_failed(&r, before);
     ferry_run_free(&r);
 
@@ -1262,7 +1327,7 @@ static const subtest_t subtests[] = {
     {"badargs", test_badargs}, {"failures", test_failures_run},
     {"sync", test_sync},       {"status", test_status},
     {"qps", test_qps},         {"tls", test_tls},
-    {"signatures", test_signatures},
+    {"signatures", test_signatures}, {"preflight", test_preflight},
 };
 
 int main(int argc, char **argv)
