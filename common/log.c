@@ -16,6 +16,55 @@ static int log_level = LOG_LEVEL_INFO;
 static bool log_json;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *const log_names[] = {"error", "warning", "info", "debug"};
+static void (*log_status_clear)(void *ud);
+static void *log_status_ud;
+
+void log_set_status(void (*clear)(void *ud), void *ud)
+{
+    pthread_mutex_lock(&log_lock);
+    log_status_clear = clear;
+    log_status_ud = ud;
+    pthread_mutex_unlock(&log_lock);
+}
+
+void log_write_raw(const char *text, size_t len)
+{
+    pthread_mutex_lock(&log_lock);
+    fwrite(text, 1, len, stderr);
+    fflush(stderr);
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* Bytes a terminal acts on: C0 controls, DEL, and the C1 controls that
+ * UTF-8 writes as 0xC2 0x80-0x9F (CSI among them). Returns how many bytes
+ * at s form one (0: a printable byte). */
+static size_t log_control_len(const unsigned char *s)
+{
+    if (*s < 0x20 || *s == 0x7f)
+        return 1;
+    if (s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f)
+        return 2;
+    return 0;
+}
+
+void log_escape(char *out, size_t size, const char *s)
+{
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p && o + 1 < size) {
+        size_t n = log_control_len(p);
+        if (!n) {
+            out[o++] = (char)*p++;
+            continue;
+        }
+        for (size_t i = 0; i < n && o + 5 < size; i++)
+            o += (size_t)snprintf(out + o, size - o, "\\x%02x", p[i]);
+        if (o + 5 >= size)
+            break;
+        p += n;
+    }
+    out[o] = '\0';
+}
 
 void log_init(const char *program)
 {
@@ -54,11 +103,12 @@ void log_msg(int level, const char *fmt, ...)
 {
     if (level > log_level)
         return;
-    char text[2048];
+    char raw[2048], text[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    log_escape(text, sizeof text, raw);
 
     fbuf_t line;
     fbuf_init(&line, sizeof text + 256);
@@ -79,6 +129,8 @@ void log_msg(int level, const char *fmt, ...)
     }
     if (line.len) {
         pthread_mutex_lock(&log_lock);
+        if (log_status_clear)
+            log_status_clear(log_status_ud);
         fwrite(line.data, 1, line.len, stderr);
         fflush(stderr);
         pthread_mutex_unlock(&log_lock);

@@ -467,7 +467,7 @@ static bool transfer_agents(mig_t *m, transfer_t *x, int64_t now)
     int wanted = m->opts.listen ? (m->opts.wait_agents > 0 ? m->opts.wait_agents : 1)
                                 : locals_count(x->locals);
     x->dispatching |= wanted > 0 && m->agents >= wanted;
-    if (!x->dispatching && wanted > 0 && plan_unfinished(m->plan) > 0 &&
+    if (m->opts.listen && !x->dispatching && wanted > 0 && plan_unfinished(m->plan) > 0 &&
         now - x->waiting_logged > RUN_WAIT_LOG_MS) {
         progress_break(m->progress);
         log_info("waiting for agents on %s: %d of %d connected", x->endpoint, m->agents, wanted);
@@ -664,6 +664,8 @@ int run_prepare(mig_t *m)
     if (bad)
         return 2;
     m->progress = progress_new(m->opts.progress, stderr);
+    if (m->opts.progress == MIG_PROGRESS_JSON)
+        log_set_json(true); /* JSON progress is only JSON: the log lines too */
     if (m->opts.journal && !m->opts.dry_run) {
         ferry_err_t err;
         m->journal =
@@ -708,14 +710,16 @@ static int run_finish(mig_t *m)
         log_error("%s", err.message);
     if (m->journal)
         journal_sync(m->journal, &err);
-    progress_break(m->progress);
+    bool interrupted = run_stopping(m);
+    /* The last progress line and the files first: the summary's banner is
+     * the run's last line in every mode. */
+    run_publish(m, interrupted ? "interrupted" : "finished", NULL, true);
+    progress_destroy(&m->progress);
     fflush(stderr);
     report_print_summary(m->report, stdout, finished - m->started);
     fflush(stdout);
     report_counts_t c;
     report_counts(m->report, &c);
-    bool interrupted = run_stopping(m);
-    run_publish(m, interrupted ? "interrupted" : "finished", NULL, true);
     return c.failed || c.repo_failed || c.manifest_failed || c.namespace_failed || interrupted;
 }
 

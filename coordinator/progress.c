@@ -2,8 +2,11 @@
 #include "coordinator/progress.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "common/log.h"
 
 struct progress {
     int mode; /* 1 plain, 2 json, 3 none, 4 live */
@@ -20,6 +23,28 @@ static double mono(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Clears the live line before a log line is written (under the log's lock). */
+static void progress_clear(void *ud)
+{
+    progress_t *p = ud;
+    if (p->line_open) {
+        fputs("\r\033[K", p->out);
+        p->line_open = false;
+    }
+}
+
+/* Writes a line of the run's own text: through the log when on stderr (one
+ * lock for both), directly otherwise. */
+static void progress_write(progress_t *p, const char *text)
+{
+    if (p->out == stderr) {
+        log_write_raw(text, strlen(text));
+    } else {
+        fputs(text, p->out);
+        fflush(p->out);
+    }
+}
+
 progress_t *progress_new(int mode, FILE *out)
 {
     progress_t *p = calloc(1, sizeof *p);
@@ -29,14 +54,16 @@ progress_t *progress_new(int mode, FILE *out)
     p->mode = mode == 0 ? (isatty(fileno(out)) ? 4 : 1) : mode;
     p->started = mono();
     p->last = -1e9;
+    if (p->mode == 4 && out == stderr)
+        log_set_status(progress_clear, p);
     return p;
 }
 
 void progress_break(progress_t *p)
 {
     if (p && p->line_open) {
-        fputc('\n', p->out);
         p->line_open = false;
+        progress_write(p, "\r\033[K");
     }
 }
 
@@ -45,6 +72,8 @@ void progress_destroy(progress_t **self_p)
     if (!self_p || !*self_p)
         return;
     progress_break(*self_p);
+    if ((*self_p)->mode == 4 && (*self_p)->out == stderr)
+        log_set_status(NULL, NULL);
     free(*self_p);
     *self_p = NULL;
 }
@@ -76,14 +105,15 @@ void progress_update(progress_t *p, const progress_state_t *s, bool force)
                      ? (double)(s->bytes_total - s->bytes_done) / rate
                      : 0;
     if (p->mode == 2) {
-        fprintf(p->out,
-                "{\"event\":\"progress\",\"phase\":\"%s\",\"elapsed_s\":%.1f,\"images_done\":%zu,"
+        char event[640];
+        snprintf(event, sizeof event,
+                 "{\"event\":\"progress\",\"phase\":\"%s\",\"elapsed_s\":%.1f,\"images_done\":%zu,"
                 "\"images_total\":%zu,\"tasks_done\":%zu,\"tasks_total\":%zu,\"bytes_done\":%llu,"
                 "\"bytes_total\":%llu,\"rate_bps\":%.0f,\"agents\":%d,\"failed\":%zu}\n",
                 s->phase, elapsed, s->images_done, s->images_total, s->tasks_done, s->tasks_total,
                 (unsigned long long)s->bytes_done, (unsigned long long)s->bytes_total, rate,
                 s->agents, s->failed);
-        fflush(p->out);
+        progress_write(p, event);
         return;
     }
     char done[32], total[32];
@@ -91,14 +121,14 @@ void progress_update(progress_t *p, const progress_state_t *s, bool force)
     human_bytes(s->bytes_total, total, sizeof total);
     char line[512];
     snprintf(line, sizeof line,
-             "%s: images %zu/%zu, tasks %zu/%zu, %s/%s, %.1f MB/s, ETA %.0fs, agents %d%s",
+             "%s: images %zu/%zu, tasks %zu/%zu, %s/%s, %.1f MiB/s, ETA %.0fs, agents %d%s",
              s->phase, s->images_done, s->images_total, s->tasks_done, s->tasks_total, done, total,
-             rate / 1e6, eta, s->agents, s->failed ? ", some failed" : "");
-    if (p->mode == 4) {
-        fprintf(p->out, "\r\033[K%s", line);
-        p->line_open = true;
-    } else {
-        fprintf(p->out, "ferry: %s\n", line);
-    }
-    fflush(p->out);
+             rate / 1048576.0, eta, s->agents, s->failed ? ", some failed" : "");
+    char text[600];
+    if (p->mode == 4)
+        snprintf(text, sizeof text, "\r\033[K%s", line);
+    else
+        snprintf(text, sizeof text, "ferry: %s\n", line);
+    progress_write(p, text);
+    p->line_open = p->mode == 4;
 }

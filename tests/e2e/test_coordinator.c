@@ -768,6 +768,14 @@ static void test_signatures(void)
     dump_if_failed(&r, before);
     ferry_run_free(&r);
 
+    /* stdout and stderr together, progress on: the banner is the last line. */
+    char *both = NULL;
+    CHECK_INT(fx_run(&both, "'%s' copy %s/team-b/app %s/both/app %s --progress plain 2>&1",
+                     FERRY_BIN, a->host, b->host, insecure(a->host, b->host)),
+              0);
+    check_finished_out(both, 0, 0, 0);
+    free(both);
+
     /* One tag by name: no listing, the signature tags are probed (no .sbom:
      * not a failure). */
     before = test_failures;
