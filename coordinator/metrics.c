@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/log.h"
 
 static double now_s(void)
 {
@@ -49,6 +50,52 @@ static int write_atomic(const char *path, const char *data, size_t len, ferry_er
         return ferry_err_set(err, FERRY_EIO, "cannot replace %s: %s", path, strerror(e));
     }
     return 0;
+}
+
+/* An agent id as a Prometheus label value: backslash, quote and newline
+ * escaped (ids are checked where they enter; this keeps the format whole). */
+static void metrics_label(fbuf_t *b, const char *id)
+{
+    for (const char *p = id; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            fbuf_printf(b, "\\%c", *p);
+        else if (*p == '\n')
+            fbuf_printf(b, "\\n");
+        else
+            fbuf_printf(b, "%c", *p);
+    }
+}
+
+/* The per-agent series: tasks, failed attempts, bytes and rate, labelled by agent. */
+static void metrics_agents_prometheus(fbuf_t *b, const metrics_snapshot_t *s)
+{
+    static const char *const names[] = {"ferry_agent_tasks_total", "ferry_agent_failed_total",
+                                        "ferry_agent_bytes_total",
+                                        "ferry_agent_rate_bytes_per_second"};
+    static const char *const help[] = {"Tasks an agent finished.",
+                                       "Task attempts that failed on an agent.",
+                                       "Blob bytes an agent moved.",
+                                       "An agent's rate over its time at work."};
+    static const char *const types[] = {"counter", "counter", "counter", "gauge"};
+    for (size_t k = 0; k < 4 && s->n_agent_list; k++) {
+        fbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", names[k], help[k], names[k], types[k]);
+        for (size_t i = 0; i < s->n_agent_list; i++) {
+            const metrics_agent_t *a = &s->agent_list[i];
+            double v = k == 0   ? (double)a->tasks
+                       : k == 1 ? (double)a->failed
+                       : k == 2 ? (double)a->bytes
+                                : (a->seconds > 0 ? (double)a->bytes / a->seconds : 0);
+            fbuf_printf(b, "%s{agent=\"", names[k]);
+            metrics_label(b, a->id);
+            fbuf_printf(b, "\"} %.0f\n", v);
+        }
+    }
+    fbuf_printf(b,
+                "# HELP ferry_wait_seconds Time the transfer waited for agents.\n"
+                "# TYPE ferry_wait_seconds gauge\nferry_wait_seconds %.3f\n"
+                "# HELP ferry_transfer_seconds Time since the first task went out.\n"
+                "# TYPE ferry_transfer_seconds gauge\nferry_transfer_seconds %.3f\n",
+                s->wait_s, s->transfer_s);
 }
 
 int metrics_write_prometheus(const char *path, const metrics_snapshot_t *s, ferry_err_t *err)
@@ -97,6 +144,7 @@ int metrics_write_prometheus(const char *path, const metrics_snapshot_t *s, ferr
                 (unsigned long long)s->blobs_skipped, s->images_total, s->images_migrated,
                 s->images_skipped, s->images_failed, s->repos_failed, s->tasks_total, s->tasks_done,
                 s->tasks_failed, s->tasks_running, s->agents, rate, s->started);
+    metrics_agents_prometheus(&b, s);
     int rc = b.data ? write_atomic(path, b.data, b.len, err)
                     : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
     fbuf_free(&b);
@@ -118,6 +166,20 @@ int metrics_write_status(const char *path, const metrics_snapshot_t *s, ferry_er
         (json_int_t)s->blobs_skipped, "planned_bytes", (json_int_t)s->bytes_planned, "bytes",
         "moved", (json_int_t)s->bytes_moved, "planned", (json_int_t)s->bytes_planned, "agents",
         s->agents);
+    json_t *agents = json_array();
+    for (size_t i = 0; doc && agents && i < s->n_agent_list; i++) {
+        const metrics_agent_t *a = &s->agent_list[i];
+        json_array_append_new(agents, json_pack("{s:s, s:I, s:I, s:I, s:f}", "id", a->id, "tasks",
+                                                (json_int_t)a->tasks, "failed",
+                                                (json_int_t)a->failed, "bytes",
+                                                (json_int_t)a->bytes, "seconds", a->seconds));
+    }
+    if (doc && agents) {
+        json_object_set(doc, "agent_list", agents);
+        json_object_set_new(doc, "wait_s", json_real(s->wait_s));
+        json_object_set_new(doc, "transfer_s", json_real(s->transfer_s));
+    }
+    json_decref(agents);
     char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
     json_decref(doc);
     if (!text)
@@ -184,9 +246,25 @@ int metrics_status_main(int argc, char **argv)
     printf("blobs:   %lld copied, %lld mounted, %lld already present\n",
            (long long)get_int(doc, "blobs", "copied"), (long long)get_int(doc, "blobs", "mounted"),
            (long long)get_int(doc, "blobs", "skipped"));
-    printf("bytes:   %.1f of %.1f MiB, %.1f MB/s\n", (double)moved / 1048576.0,
-           (double)planned / 1048576.0, elapsed > 0 ? (double)moved / elapsed / 1e6 : 0.0);
+    double moving = json_real_value(json_object_get(doc, "transfer_s"));
+    if (moving <= 0)
+        moving = elapsed;
+    printf("bytes:   %.1f of %.1f MiB, %.1f MiB/s\n", (double)moved / 1048576.0,
+           (double)planned / 1048576.0, moving > 0 ? (double)moved / moving / 1048576.0 : 0.0);
     printf("agents:  %lld\n", (long long)json_integer_value(json_object_get(doc, "agents")));
+    json_t *list = json_object_get(doc, "agent_list");
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t *a = json_array_get(list, i);
+        double secs = json_real_value(json_object_get(a, "seconds"));
+        json_int_t bytes = json_integer_value(json_object_get(a, "bytes"));
+        char id[128];
+        const char *raw = json_string_value(json_object_get(a, "id"));
+        log_escape(id, sizeof id, raw ? raw : "?");
+        printf("  %s: %lld tasks, %lld failed, %.1f MiB, %.1f MiB/s\n", id,
+               (long long)json_integer_value(json_object_get(a, "tasks")),
+               (long long)json_integer_value(json_object_get(a, "failed")),
+               (double)bytes / 1048576.0, secs > 0 ? (double)bytes / secs / 1048576.0 : 0.0);
+    }
     bool interrupted = phase && strcmp(phase, "interrupted") == 0;
     json_decref(doc); /* phase points into doc */
     return failed > 0 || (!finished && !alive) || interrupted ? 1 : 0;

@@ -9,6 +9,13 @@
 
 #include "common/err.h"
 
+/* What one agent did in a run. */
+typedef struct metrics_agent {
+    char *id;                     /* the agent's id (HELLO); owned by whoever fills it */
+    uint64_t tasks, failed, bytes; /* tasks finished, failed attempts, blob bytes moved */
+    double seconds;               /* from its first task's start to its last result */
+} metrics_agent_t;
+
 typedef struct metrics_snapshot {
     const char *phase; /* "discover", "inspect", "transfer", "finished", "interrupted" */
     double started;    /* Unix time the run started */
@@ -21,6 +28,10 @@ typedef struct metrics_snapshot {
     uint64_t bytes_moved; /* blob bytes transferred */
     uint64_t bytes_planned;
     int agents; /* connected agents */
+    const metrics_agent_t *agent_list; /* per agent, n_agent_list of them; borrowed */
+    size_t n_agent_list;
+    double wait_s;     /* time the transfer waited for agents */
+    double transfer_s; /* time since the first task went out */
 } metrics_snapshot_t;
 
 /* Writes the Prometheus text format to path (temp file + rename). */

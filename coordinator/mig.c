@@ -103,6 +103,11 @@ void mig_destroy(mig_t **self_p)
         selector_destroy(&m->selectors[i]);
     free(m->selectors);
     free(m->running_bytes);
+    for (size_t i = 0; i < m->n_agent_stats; i++)
+        free(m->agent_stats[i].id);
+    free(m->agent_stats);
+    free(m->agent_first_ms);
+    free(m->agent_last_ms);
     strmap_destroy(&m->selected, NULL);
     strmap_destroy(&m->digest_roots, NULL);
     plan_destroy(&m->plan);
@@ -112,6 +117,16 @@ void mig_destroy(mig_t **self_p)
     http_loop_destroy(&m->loop);
     free(m);
     *self_p = NULL;
+}
+
+/* The transfer's wait for agents and its time since the first task went
+ * out (the rate's time); both 0 before the transfer. */
+static void run_times(const mig_t *m, double *wait_s, double *transfer_s)
+{
+    int64_t now = http_now_ms();
+    int64_t sending = m->sending_ms ? m->sending_ms : now;
+    *wait_s = m->transfer_ms ? (double)(sending - m->transfer_ms) / 1000.0 : 0;
+    *transfer_s = m->sending_ms ? (double)(now - m->sending_ms) / 1000.0 : 0;
 }
 
 /* ------------------------------------------------------------ outcomes */
@@ -174,6 +189,13 @@ static void finish_images(mig_t *m)
     }
     report_add_blob_stats(m->report, m->blobs_copied, m->blobs_mounted, m->blobs_skipped,
                           m->bytes_moved);
+    for (size_t i = 0; i < m->n_agent_stats; i++)
+        report_add_agent(m->report, &m->agent_stats[i]);
+    if (m->transfer_ms) {
+        double wait_s, transfer_s;
+        run_times(m, &wait_s, &transfer_s);
+        report_set_times(m->report, wait_s, transfer_s);
+    }
 }
 
 /* ------------------------------------------------------------ dispatch's callbacks */
@@ -256,6 +278,60 @@ static void task_succeeded(mig_t *m, plan_task_t *t, const proto_result_t *r)
     plan_task_done(m->plan, t, r->outcome);
 }
 
+/* The stats entry of an agent, added at its first result; NULL when out of
+ * memory. Agents are few (at most the --agents of a run, or in-process). */
+static metrics_agent_t *agent_stats(mig_t *m, const char *agent_id, size_t *index)
+{
+    for (size_t i = 0; i < m->n_agent_stats; i++)
+        if (strcmp(m->agent_stats[i].id, agent_id) == 0)
+            return *index = i, &m->agent_stats[i];
+    if (m->n_agent_stats == m->cap_agent_stats) {
+        size_t cap = m->cap_agent_stats ? m->cap_agent_stats * 2 : 8;
+        metrics_agent_t *v = realloc(m->agent_stats, cap * sizeof *v);
+        int64_t *first = v ? realloc(m->agent_first_ms, cap * sizeof *first) : NULL;
+        int64_t *last = first ? realloc(m->agent_last_ms, cap * sizeof *last) : NULL;
+        if (v)
+            m->agent_stats = v;
+        if (first)
+            m->agent_first_ms = first;
+        if (last)
+            m->agent_last_ms = last;
+        if (!v || !first || !last)
+            return NULL;
+        m->cap_agent_stats = cap;
+    }
+    metrics_agent_t *a = &m->agent_stats[m->n_agent_stats];
+    memset(a, 0, sizeof *a);
+    if (!(a->id = strdup(agent_id)))
+        return NULL;
+    *index = m->n_agent_stats++;
+    m->agent_first_ms[*index] = m->agent_last_ms[*index] = 0;
+    return a;
+}
+
+/* Counts a RESULT for its agent: a task finished (its blob bytes) or an attempt
+ * failed; its time at work spans its first task's start to its last result. */
+static void agent_note(mig_t *m, const char *agent_id, const plan_task_t *t,
+                       const proto_result_t *r)
+{
+    size_t i;
+    metrics_agent_t *a = agent_stats(m, agent_id, &i);
+    if (!a)
+        return;
+    int64_t now = http_now_ms(), began = now - (int64_t)r->duration_ms;
+    if (!m->agent_first_ms[i] || began < m->agent_first_ms[i])
+        m->agent_first_ms[i] = began;
+    m->agent_last_ms[i] = now;
+    a->seconds = (double)(m->agent_last_ms[i] - m->agent_first_ms[i]) / 1000.0;
+    if (r->outcome == PROTO_OUTCOME_FAILED) {
+        a->failed++;
+        return;
+    }
+    a->tasks++;
+    if (t->kind != PROTO_KIND_PUT_MANIFEST)
+        a->bytes += r->bytes; /* blob bytes, as the run counts them */
+}
+
 static void cb_result(void *ud, const char *agent_id, const proto_result_t *r)
 {
     mig_t *m = ud;
@@ -263,6 +339,7 @@ static void cb_result(void *ud, const char *agent_id, const proto_result_t *r)
     if (!t || t->state != PLAN_RUNNING)
         return;
     m->running_bytes[t->id] = 0;
+    agent_note(m, agent_id, t, r);
     log_debug("result %llu %s %s from %s: %s in %llu ms", (unsigned long long)t->id,
               proto_task_kind_name(t->kind), t->digest, agent_id, proto_outcome_name(r->outcome),
               (unsigned long long)r->duration_ms);
@@ -354,6 +431,9 @@ static void collect(mig_t *m, const char *phase, dispatch_t *d, metrics_snapshot
     }
     s->repos_failed = (size_t)m->repos_failed;
     s->agents = d ? dispatch_agents(d) : 0;
+    s->agent_list = m->agent_stats;
+    s->n_agent_list = m->n_agent_stats;
+    run_times(m, &s->wait_s, &s->transfer_s);
 }
 
 void run_publish(mig_t *m, const char *phase, dispatch_t *d, bool force)
@@ -491,6 +571,8 @@ static void transfer_send(mig_t *m, transfer_t *x, int64_t now)
                 m->refused = true;
             break;
         }
+        if (!m->sending_ms)
+            m->sending_ms = now;
         /* A mount or a manifest moves few bytes: only copies balance by size. */
         int rc = dispatch_send(x->d, t->id, t->kind == PROTO_KIND_COPY_BLOB ? t->size : 0,
                                plan_ready_bytes(m->plan), &err);
@@ -555,6 +637,7 @@ static bool transfer_turn(mig_t *m, transfer_t *x)
 static int transfer(mig_t *m)
 {
     transfer_t x = {0};
+    m->transfer_ms = http_now_ms();
     if (transfer_open(m, &x) != 0) {
         transfer_close(&x);
         return 2;

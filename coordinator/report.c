@@ -23,11 +23,42 @@ struct report {
     size_t n;             /* items used */
     size_t capacity;      /* items allocated */
     uint64_t blobs_copied, blobs_mounted, blobs_skipped, bytes; /* blob statistics */
+    metrics_agent_t *agents; /* n_agents, in the order added; owned */
+    size_t n_agents;
+    double wait_s, transfer_s; /* -1 when not set */
 };
 
 report_t *report_new(void)
 {
-    return calloc(1, sizeof(report_t));
+    report_t *r = calloc(1, sizeof(report_t));
+    if (r)
+        r->wait_s = r->transfer_s = -1;
+    return r;
+}
+
+int report_add_agent(report_t *r, const metrics_agent_t *a)
+{
+    metrics_agent_t *v = realloc(r->agents, (r->n_agents + 1) * sizeof *v);
+    if (!v)
+        return FERRY_ENOMEM;
+    r->agents = v;
+    v[r->n_agents] = *a;
+    if (!(v[r->n_agents].id = strdup(a->id ? a->id : "?")))
+        return FERRY_ENOMEM;
+    r->n_agents++;
+    return 0;
+}
+
+void report_set_times(report_t *r, double wait_s, double transfer_s)
+{
+    r->wait_s = wait_s;
+    r->transfer_s = transfer_s;
+}
+
+/* An agent's rate in bytes per second (0 when it moved nothing). */
+static double report_agent_rate(const metrics_agent_t *a)
+{
+    return a->seconds > 0 ? (double)a->bytes / a->seconds : 0;
 }
 
 static void report_item_free(report_item_t *item)
@@ -47,6 +78,9 @@ void report_destroy(report_t **self_p)
     for (size_t i = 0; i < r->n; i++)
         report_item_free(&r->items[i]);
     free(r->items);
+    for (size_t i = 0; i < r->n_agents; i++)
+        free(r->agents[i].id);
+    free(r->agents);
     free(r);
     *self_p = NULL;
 }
@@ -187,6 +221,22 @@ static json_t *report_to_json(const report_t *r, double started, double finished
         "blobs_skipped", (json_int_t)c.blobs_skipped, "bytes", (json_int_t)c.bytes);
     if (!items || !root || json_object_set(root, "items", items) != 0)
         goto fail;
+    if (r->transfer_s >= 0 &&
+        (json_object_set_new(root, "wait_s", json_real(r->wait_s)) != 0 ||
+         json_object_set_new(root, "transfer_s", json_real(r->transfer_s)) != 0))
+        goto fail;
+    json_t *agents = json_array();
+    if (!agents || json_object_set_new(root, "agents", agents) != 0)
+        goto fail;
+    for (size_t i = 0; i < r->n_agents; i++) {
+        const metrics_agent_t *a = &r->agents[i];
+        json_t *obj = json_pack("{s:s, s:I, s:I, s:I, s:f, s:f}", "id", a->id, "tasks",
+                                (json_int_t)a->tasks, "failed", (json_int_t)a->failed, "bytes",
+                                (json_int_t)a->bytes, "seconds", a->seconds, "rate_bps",
+                                report_agent_rate(a));
+        if (!obj || json_array_append_new(agents, obj) != 0)
+            goto fail;
+    }
     for (size_t i = 0; i < r->n; i++) {
         const report_item_t *item = &r->items[i];
         /* json_pack's "o" steals the references, even on failure. */
@@ -490,16 +540,36 @@ void report_print_summary(const report_t *r, FILE *out, double duration_s)
     fprintf(out, "Blobs: %llu copied, %llu mounted, %llu already present\n",
             (unsigned long long)c.blobs_copied, (unsigned long long)c.blobs_mounted,
             (unsigned long long)c.blobs_skipped);
+    /* The rate counts the transfer's own time, not the wait for agents. */
+    double moving = r->transfer_s >= 0 ? r->transfer_s : duration_s;
     fputs("Transferred: ", out);
     report_print_bytes(out, (double)c.bytes);
     fputs(" in ", out);
-    report_print_duration(out, duration_s);
-    if (duration_s > 0) {
+    report_print_duration(out, moving);
+    if (moving > 0) {
         fputs(" (", out);
-        report_print_bytes(out, (double)c.bytes / duration_s);
+        report_print_bytes(out, (double)c.bytes / moving);
         fputs("/s)", out);
     }
+    if (r->wait_s >= 0.05) {
+        fputs(", after ", out);
+        report_print_duration(out, r->wait_s);
+        fputs(" waiting for agents", out);
+    }
     fputc('\n', out);
+    for (size_t i = 0; i < r->n_agents; i++) {
+        const metrics_agent_t *a = &r->agents[i];
+        fputs("Agent ", out);
+        report_print_text(out, a->id);
+        fprintf(out, ": %llu tasks, %llu failed, ", (unsigned long long)a->tasks,
+                (unsigned long long)a->failed);
+        report_print_bytes(out, (double)a->bytes);
+        fputs(" in ", out);
+        report_print_duration(out, a->seconds);
+        fputs(" (", out);
+        report_print_bytes(out, report_agent_rate(a));
+        fputs("/s)\n", out);
+    }
     size_t failures = c.failed + c.repo_failed + c.namespace_failed + c.manifest_failed;
     if (failures)
         fprintf(out, "Failures (%zu):\n", failures);

@@ -6,6 +6,7 @@
 #define FERRY_REPORT_H
 
 #include "common/err.h"
+#include "coordinator/metrics.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +56,11 @@ int report_add(report_t *r, const char *kind, const char *source, const char *ta
 /* Adds to the blob statistics. */
 void report_add_blob_stats(report_t *r, uint64_t copied, uint64_t mounted, uint64_t skipped,
                            uint64_t bytes);
+
+/* Adds what one agent did (copied). 0 or FERRY_ENOMEM. */
+int report_add_agent(report_t *r, const metrics_agent_t *a);
+/* The run's time waiting for agents, and its transfer time after it. */
+void report_set_times(report_t *r, double wait_s, double transfer_s);
 
 /* Fills *out: images by status, failed items of the other kinds, blobs. */
 void report_counts(const report_t *r, report_counts_t *out);

@@ -25,6 +25,7 @@
 #include "common/ref.h"
 #include "common/strmap.h"
 #include "coordinator/journal.h"
+#include "coordinator/metrics.h"
 #include "coordinator/mig.h"
 #include "coordinator/plan.h"
 #include "coordinator/progress.h"
@@ -156,6 +157,11 @@ struct mig {
     uint64_t *running_bytes; /* per task id: bytes done so far (progress) */
     size_t cap_running;      /* entries of running_bytes */
     int agents;              /* agents connected (they share --qps) */
+    metrics_agent_t *agent_stats; /* what each agent did, by first result; owned */
+    size_t n_agent_stats, cap_agent_stats;
+    int64_t *agent_first_ms, *agent_last_ms; /* per agent_stats entry: its span at work */
+    int64_t transfer_ms; /* when the transfer started (waiting for agents), 0 before */
+    int64_t sending_ms;  /* when the first task went out, 0 before */
     double started;          /* wall clock, seconds */
     int repos_failed;
     bool list_targets;    /* list every target repository's tags (verify) */

@@ -849,9 +849,13 @@ static void agents_run(fx_registry_t *src, fx_registry_t *dst, fx_proxy_t *p, co
     snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
     int before = test_failures;
     fprintf(stderr, "-- agent %s\n", fault);
-    if (ferry_bg(&coord, "mirror %s %s/%s %s --listen %s --agents 2 --heartbeat-ms %d --retries 5",
-                 src->host, p->host, prefix, insecure(src->host, p->host), endpoint,
-                 HEARTBEAT_MS) < 0)
+    char report[400];
+    snprintf(report, sizeof report, "%s/agents-%s.json", workdir, fault);
+    if (ferry_bg(&coord,
+                 "mirror %s %s/%s %s --listen %s --agents 2 --heartbeat-ms %d --retries 5 "
+                 "--report '%s'",
+                 src->host, p->host, prefix, insecure(src->host, p->host), endpoint, HEARTBEAT_MS,
+                 report) < 0)
         goto out;
     a1 = agent_start(endpoint, id1, NULL);
     a2 = agent_start(endpoint, id2, NULL);
@@ -897,6 +901,24 @@ static void agents_run(fx_registry_t *src, fx_registry_t *dst, fx_proxy_t *p, co
     blob_counts(coord.out, &copied, &mounted, &present);
     CHECK_INT(copied + present, n_images * 3);
     CHECK_INT(mounted, 0);
+    /* Who did what: a line per agent, and the report's agents add up. */
+    char line[96];
+    snprintf(line, sizeof line, "Agent %s: ", id1);
+    CHECK_CONTAINS(coord.out, line);
+    json_t *doc = load_json(report);
+    json_t *agents = json_object_get(doc, "agents");
+    long long sum = 0;
+    bool seen1 = false;
+    for (size_t i = 0; i < json_array_size(agents); i++) {
+        json_t *a = json_array_get(agents, i);
+        sum += json_integer_value(json_object_get(a, "bytes"));
+        seen1 |= json_str(a, "id") && strcmp(json_str(a, "id"), id1) == 0;
+    }
+    CHECK(seen1);
+    CHECK(json_array_size(agents) >= 1);
+    CHECK(report_count(doc, "bytes") > 0);
+    CHECK_INT(sum, report_count(doc, "bytes"));
+    json_decref(doc);
     if (strcmp(fault, "stop") == 0) {
         const char *log2 = work_path("agent-%s.log", id2);
         /* It found its session gone (silence, or "expected HELLO") and came back. */
@@ -1392,6 +1414,46 @@ out:
     fx_registry_stop(&dst);
 }
 
+/* An agent that joins 2 s late: the summary's rate counts the transfer's
+ * own time, and says how long it waited for agents. */
+static void test_late(void)
+{
+    enum { N = 2 };
+    ferry_run_t r = {0};
+    json_t *imgs[N] = {0};
+    pid_t agent = -1;
+    fx_registry_t *src = registry(), *dst = registry();
+    if (!src || !dst || push_many(src, "late/app%d", N, "--layers 2 --layer-size 200000", imgs) < 0)
+        goto out;
+    char endpoint[64], report[400];
+    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", free_port("127.0.0.1"));
+    snprintf(report, sizeof report, "%s/late.json", workdir);
+    int before = test_failures;
+    if (ferry_bg(&r, "mirror %s %s %s --listen %s --agents 1 --report '%s'", src->host, dst->host,
+                 insecure(src->host, dst->host), endpoint, report) < 0)
+        goto out;
+    sleep_ms(2000);
+    agent = agent_start(endpoint, "late", NULL);
+    CHECK_INT(ferry_finish(&r, WAIT_RUN_MS), 0);
+    CHECK_CONTAINS(r.out, "waiting for agents");
+    json_t *doc = load_json(report);
+    double wait_s = json_real_value(json_object_get(doc, "wait_s"));
+    double transfer_s = json_real_value(json_object_get(doc, "transfer_s"));
+    double duration_s = json_real_value(json_object_get(doc, "duration_s"));
+    fprintf(stderr, "  waited %.2f s, transferred for %.2f s of %.2f s\n", wait_s, transfer_s,
+            duration_s);
+    CHECK(wait_s >= 1.5);
+    CHECK(transfer_s > 0 && transfer_s + wait_s <= duration_s + 0.2);
+    json_decref(doc);
+    dump_if_failed(&r, before);
+out:
+    agent_stop(agent, "late");
+    ferry_run_free(&r);
+    free_many(imgs, N);
+    fx_registry_stop(&src);
+    fx_registry_stop(&dst);
+}
+
 /* A source blob whose bytes do not match its digest: that image fails with
  * a digest-mismatch reason, the others migrate, and the target holds nothing
  * unverified. */
@@ -1639,7 +1701,7 @@ static const subtest_t subtests[] = {
     {"restart", test_restart}, {"token", test_token},     {"throttle", test_throttle},
     {"cut", test_cut},         {"corrupt", test_corrupt}, {"interrupt", test_interrupt},
     {"overlap", test_overlap}, {"names", test_names},
-    {"endless", test_endless},
+    {"endless", test_endless}, {"late", test_late},
 };
 
 int main(int argc, char **argv)
