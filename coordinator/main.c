@@ -56,7 +56,8 @@ void cli_usage(FILE *out)
         "  rewrite ...           point Kubernetes manifests at the new registry (see ferry rewrite "
         "--help)\n"
         "  status STATUS_FILE    progress of a migration run with --status-file\n"
-        "  keygen FILE           make a CURVE key pair (FILE and FILE.pub)\n"
+        "  keygen [--force] FILE make a CURVE key pair (FILE and FILE.pub); an existing\n"
+        "                        pair is kept unless --force\n"
         "\n"
         "Options:\n"
         "      --src-creds USER:PASS   source registry credentials\n"
@@ -295,11 +296,29 @@ out:
 
 static int cmd_keygen(int argc, char **argv)
 {
-    if (argc != 2)
-        return usage_error("usage: ferry keygen FILE");
+    bool force = argc == 3 && strcmp(argv[1], "--force") == 0;
+    const char *file = argc == 2 ? argv[1] : force ? argv[2] : NULL;
+    if (file && (strcmp(file, "--help") == 0 || strcmp(file, "-h") == 0)) {
+        printf("Usage: ferry keygen [--force] FILE\n"
+               "\n"
+               "Makes a CURVE key pair for the control channel: FILE (the secret key, mode\n"
+               "0600) and FILE.pub (the public key, for the agents' --server-key). An existing\n"
+               "pair is kept unless --force is given. Prints the public key.\n");
+        return 0;
+    }
+    if (!file || file[0] == '-')
+        return usage_error("usage: ferry keygen [--force] FILE");
+    char pubpath[4096];
+    int n = snprintf(pubpath, sizeof pubpath, "%s.pub", file);
+    if (n < 0 || (size_t)n >= sizeof pubpath)
+        return usage_error("keygen: %s: path too long", file);
+    struct stat st;
+    if (!force && (lstat(file, &st) == 0 || lstat(pubpath, &st) == 0))
+        return usage_error("keygen: %s or %s exists: keeping it (--force replaces the pair)", file,
+                           pubpath);
     char pub[41];
     ferry_err_t err;
-    if (proto_keygen_files(argv[1], pub, &err) < 0) {
+    if (proto_keygen_files(file, pub, &err) < 0) {
         fprintf(stderr, "ferry: %s\n", err.message);
         return 2;
     }

@@ -935,6 +935,33 @@ static void test_badargs(void)
     expect_usage("frobnicate", "unknown command 'frobnicate'");
     expect_usage("mirror --bogus a.io b.io", "unrecognized option '--bogus'");
     expect_usage("mirror a.io", "mirror needs SRC and DST");
+    /* keygen: --help is help, an existing pair is kept unless --force. */
+    {
+        char key[400], kargs[500];
+        snprintf(key, sizeof key, "%s/coord.key", workdir);
+        ferry_run_t k;
+        ferry(&k, "keygen --help");
+        CHECK_INT(k.status, 0);
+        CHECK_CONTAINS(k.out, "Usage: ferry keygen");
+        CHECK(access("--help", F_OK) != 0);
+        ferry_run_free(&k);
+        ferry(&k, "keygen '%s'", key);
+        CHECK_INT(k.status, 0);
+        char *first = fx_read_file(key);
+        ferry_run_free(&k);
+        snprintf(kargs, sizeof kargs, "keygen '%s'", key);
+        expect_usage(kargs, "exists: keeping it");
+        char *kept = fx_read_file(key);
+        CHECK(first && kept && strcmp(first, kept) == 0);
+        ferry(&k, "keygen --force '%s'", key);
+        CHECK_INT(k.status, 0);
+        char *replaced = fx_read_file(key);
+        CHECK(first && replaced && strcmp(first, replaced) != 0);
+        ferry_run_free(&k);
+        free(first);
+        free(kept);
+        free(replaced);
+    }
     /* Output paths are checked before anything is asked of a registry. */
     expect_usage("mirror a.io b.io --report /nonexistent-dir/r.json",
                  "--report /nonexistent-dir/r.json: cannot write in /nonexistent-dir");
