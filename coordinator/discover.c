@@ -229,39 +229,63 @@ static int catalog_map(char *out, size_t size, const run_catalog_t *c, const cha
 }
 
 /* Adds the repositories of one source catalog. */
+/* Adds one repository name of a catalog (listed, or pushed): checked,
+ * mapped under the target prefix. True when added. */
+static bool catalog_name(mig_t *m, const run_catalog_t *c, const char *name)
+{
+    run_ep_t *src = &m->eps[c->src_ep];
+    char source[RUN_REF_TEXT_MAX], dst[REF_NAME_MAX + 1];
+    run_ref_text(source, sizeof source, m, c->src_ep, c->src_prefix, NULL);
+    ferry_err_t why;
+    if (ref_validate_repository(name, &why) < 0) {
+        /* Never a URL: a counted failure, named safely. */
+        log_error("%s lists a repository ferry refuses: %s", src->host, why.message);
+        repo_failed(m, source, m->eps[c->dst_ep].host, why.message);
+        return false;
+    }
+    int rc = catalog_map(dst, sizeof dst, c, name);
+    if (rc == FERRY_ETOOBIG) {
+        run_ref_text(source, sizeof source, m, c->src_ep, name, NULL);
+        log_error("%s: the target name %s/... is longer than %d characters", source, c->dst_prefix,
+                  REF_NAME_MAX);
+        repo_failed(m, source, m->eps[c->dst_ep].host, "target repository name too long");
+        return false;
+    }
+    return rc == 0 && repo_new(m, c->src_ep, name, c->dst_ep, dst, c->sel);
+}
+
+/* Adds the repositories of one source catalog. */
 static void catalog_add(mig_t *m, const run_catalog_t *c, reg_op_t *op)
 {
     run_ep_t *src = &m->eps[c->src_ep];
-    char source[RUN_REF_TEXT_MAX];
-    run_ref_text(source, sizeof source, m, c->src_ep, c->src_prefix, NULL);
     if (reg_op_result(op) < 0) {
+        char source[RUN_REF_TEXT_MAX];
+        run_ref_text(source, sizeof source, m, c->src_ep, c->src_prefix, NULL);
         log_error("cannot list the repositories of %s: %s", src->host, reg_op_error(op)->message);
         repo_failed(m, source, m->eps[c->dst_ep].host, reg_op_error(op)->message);
         return;
     }
     size_t n = 0, added = 0;
     char *const *names = reg_op_names(op, &n);
-    for (size_t i = 0; i < n; i++) {
-        char dst[REF_NAME_MAX + 1];
-        ferry_err_t why;
-        if (ref_validate_repository(names[i], &why) < 0) {
-            /* Never a URL: a counted failure, named safely. */
-            log_error("%s lists a repository ferry refuses: %s", src->host, why.message);
-            repo_failed(m, source, m->eps[c->dst_ep].host, why.message);
-            continue;
-        }
-        int rc = catalog_map(dst, sizeof dst, c, names[i]);
-        if (rc == FERRY_ETOOBIG) {
-            run_ref_text(source, sizeof source, m, c->src_ep, names[i], NULL);
-            log_error("%s: the target name %s/... is longer than %d characters", source,
-                      c->dst_prefix, REF_NAME_MAX);
-            repo_failed(m, source, m->eps[c->dst_ep].host, "target repository name too long");
-        } else if (rc == 0 && repo_new(m, c->src_ep, names[i], c->dst_ep, dst, c->sel)) {
-            added++;
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        added += catalog_name(m, c, names[i]);
     log_info("%s: %zu repositories%s%s", src->host, added, *c->src_prefix ? " under " : "",
              c->src_prefix);
+}
+
+/* A pass for push events: the pushed repositories of each catalog stand in
+ * for its listing (once each). */
+static void catalog_pushed(mig_t *m)
+{
+    const mig_only_t *only = m->opts.only;
+    for (size_t c = 0; c < m->n_catalogs; c++)
+        for (size_t i = 0; i < only->n; i++) {
+            bool seen = false;
+            for (size_t j = 0; j < i && !seen; j++)
+                seen = strcmp(only->repos[j], only->repos[i]) == 0;
+            if (!seen)
+                catalog_name(m, &m->catalogs[c], only->repos[i]);
+        }
 }
 
 /* True when every operation of ops has finished. */
@@ -277,6 +301,10 @@ static bool all_finished(reg_op_t *const *ops, size_t n)
  * them, all at once; a stop request ends the wait within a turn of the loop. */
 static void discover_catalogs(mig_t *m)
 {
+    if (m->opts.only) {
+        catalog_pushed(m);
+        return;
+    }
     reg_op_t **ops = calloc(m->n_catalogs + m->n_eps + 1, sizeof *ops);
     if (!ops) {
         log_error("out of memory");
@@ -458,6 +486,38 @@ static size_t listing_collect(mig_t *m, run_repo_t *r, bool *needs_times)
     return done;
 }
 
+/* A pass for push events: r is looked at only when pushed. A push of a tag
+ * makes that tag r's one candidate (no listing) unless the newest N must
+ * compare it with the others; a push of a whole repository (a manifest by
+ * digest) lists it as usual. False when r is not to be looked at. */
+static bool only_apply(mig_t *m, run_repo_t *r)
+{
+    const mig_only_t *only = m->opts.only;
+    bool pushed = false, whole = false;
+    size_t tags = 0;
+    for (size_t i = 0; i < only->n; i++) {
+        if (strcmp(only->repos[i], r->src_repo) != 0)
+            continue;
+        if (!only->tags[i])
+            whole = true;
+        else if (!r->ref || strcmp(r->ref, only->tags[i]) == 0)
+            pushed = true, tags++;
+    }
+    r->ignored = !(whole || pushed);
+    if (r->ignored || whole || r->ref || r->tags_given || selector_latest(r->sel) > 0)
+        return !r->ignored;
+    r->tags_given = true; /* the pushed tags are the candidates */
+    r->tags = calloc(tags, sizeof *r->tags);
+    for (size_t i = 0; r->tags && i < only->n; i++) {
+        if (strcmp(only->repos[i], r->src_repo) != 0 || !only->tags[i])
+            continue;
+        if (!(r->tags[r->n_tags].name = strdup(only->tags[i])))
+            break;
+        r->tags[r->n_tags++].time = -1;
+    }
+    return true;
+}
+
 /* Lists the tags of every repository without an explicit ref, on the source
  * (then selected) and on the target (what is there already), RUN_INFLIGHT
  * repositories at once. Sets want_times[i] for repositories whose newest N
@@ -469,6 +529,8 @@ static void discover_tags(mig_t *m, bool *want_times)
     while (!run_stopping(m)) {
         while (started - done < RUN_INFLIGHT && next < m->n_repos) {
             run_repo_t *r = &m->repos[next++];
+            if (m->opts.only && !only_apply(m, r))
+                continue;
             if (r->ref)
                 continue;
             if (r->tags_given)

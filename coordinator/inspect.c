@@ -698,6 +698,8 @@ void inspect_start(mig_t *m)
 {
     for (size_t i = 0; i < m->n_repos; i++) {
         run_repo_t *r = &m->repos[i];
+        if (r->ignored)
+            continue;
         if (r->ref) {
             root_add(m, i, r->ref, !strchr(r->ref, ':'));
             continue;

@@ -20,6 +20,7 @@
 #include "coordinator/mig.h"
 #include "coordinator/rewrite.h"
 #include "coordinator/rules.h"
+#include "coordinator/watch.h"
 #include "proto/proto.h"
 
 static void on_signal(int sig)
@@ -87,6 +88,17 @@ void cli_usage(FILE *out)
         "      --metrics-file FILE     keep FILE up to date in the Prometheus text format\n"
         "                              (for node exporter's textfile collector)\n"
         "      --status-file FILE      keep a JSON status in FILE, for `ferry status FILE`\n"
+        "");
+    fprintf(out,
+        "      --watch INTERVAL        mirror, copy, sync: after the first pass, a pass every\n"
+        "                              INTERVAL (90, 30s, 5m, 2h) until SIGTERM/SIGINT\n"
+        "                              (exit 0) or --until; use it with --journal\n"
+        "      --until TIME            with --watch: stop at TIME (RFC 3339, or +INTERVAL)\n"
+        "      --http HOST:PORT        with --watch: POST /events takes the registry's push\n"
+        "                              notifications (and Harbor's webhooks) to copy a push\n"
+        "                              within seconds; GET /metrics, /healthz, /status\n"
+        "      --http-token TOKEN      the Authorization value events must carry (@FILE reads\n"
+        "                              it from FILE); required when HOST is not loopback\n"
         "      --retries N             retries of a failed transfer (default 3)\n"
         "      --qps N                 registry API requests per second per registry\n"
         "      --chunk-mib N           blobs up to N MiB go in one PUT, larger ones in PATCHes\n"
@@ -222,10 +234,70 @@ static const mig_select_t *rule_select(const rule_t *r, mig_select_t *out)
     return out;
 }
 
+/* What mirror, copy, sync and verify were asked: enough to build the
+ * migration again for each pass of --watch. */
+typedef struct job {
+    cli_t *cli;
+    const char *shape;   /* mirror, copy or sync (verify reads as one of them) */
+    char *const *args;   /* the positional arguments */
+    const rules_t *rules; /* sync's rules */
+} job_t;
+
+/* Adds the job's mappings to m. 0, or 2 with a message. */
+static int job_mappings(const job_t *j, mig_t *m)
+{
+    if (strcmp(j->shape, "sync") != 0)
+        return add_mapping(j->cli, m, strcmp(j->shape, "mirror") == 0 ? MAP_LOCATION : MAP_REFERENCE,
+                           j->args[0], j->args[1], NULL, 0, NULL, NULL);
+    int rc = 0;
+    for (size_t i = 0; i < j->rules->n && rc == 0; i++) {
+        mig_select_t sel;
+        const rule_t *r = &j->rules->items[i];
+        char where[512];
+        if (r->line)
+            snprintf(where, sizeof where, "%s:%zu (%.100s: %.100s)", j->args[0], r->line,
+                     r->source, r->target);
+        else
+            snprintf(where, sizeof where, "%s: rules[%zu] (%.100s -> %.100s)", j->args[0], i,
+                     r->source, r->target);
+        rc = add_mapping(j->cli, m, MAP_RULE, r->source, r->target, r->tags, r->n_tags,
+                         rule_select(r, &sel), where);
+    }
+    return rc;
+}
+
+/* Builds the job's migration; for a pass of --watch, with the pass's own
+ * options. watch_build_fn. */
+static int job_build(void *ud, const watch_pass_t *pass, mig_t **out)
+{
+    const job_t *j = ud;
+    mig_opts_t opts = j->cli->opts;
+    if (pass) {
+        opts.only = pass->only;
+        opts.on_publish = pass->on_publish;
+        opts.publish_ud = pass->publish_ud;
+        opts.pass_summary = true;
+    }
+    ferry_err_t err;
+    mig_t *m = mig_new(&opts, &err);
+    if (!m)
+        return usage_error("%s", err.message);
+    int rc = job_mappings(j, m);
+    if (rc)
+        mig_destroy(&m);
+    *out = m;
+    return rc;
+}
+
 static int cmd_migrate(const char *cmd, int argc, char **argv)
 {
+    watch_opts_t wo = {.stop = &cli_stop_requested};
+    bool watching = false;
+    int rc = watch_take_args(&argc, argv, &wo, &watching);
+    if (rc)
+        return rc;
     cli_t cli = {0};
-    int rc = cli_parse(&cli, argc, argv, NULL);
+    rc = cli_parse(&cli, argc, argv, NULL);
     if (rc) {
         cli_free(&cli);
         return rc;
@@ -244,6 +316,10 @@ static int cmd_migrate(const char *cmd, int argc, char **argv)
         cli_free(&cli);
         return usage_error("%s needs %s", cmd, is_sync ? "one RULES_FILE" : "SRC and DST");
     }
+    if (verify && watching) {
+        cli_free(&cli);
+        return usage_error("verify compares once: --watch is for mirror, copy and sync");
+    }
     cli_run_key(&cli, cmd, argv + optind, argc - optind);
     ferry_err_t err;
     mig_t *m = NULL;
@@ -261,32 +337,11 @@ static int cmd_migrate(const char *cmd, int argc, char **argv)
             goto out;
         }
     }
-    m = mig_new(&cli.opts, &err);
-    if (!m) {
-        rc = usage_error("%s", err.message);
-        goto out;
-    }
-    if (is_sync) {
-        for (size_t i = 0; i < rules->n && rc == 0; i++) {
-            mig_select_t sel;
-            const rule_t *r = &rules->items[i];
-            char where[512];
-            if (r->line)
-                snprintf(where, sizeof where, "%s:%zu (%.100s: %.100s)", argv[optind], r->line,
-                         r->source, r->target);
-            else
-                snprintf(where, sizeof where, "%s: rules[%zu] (%.100s -> %.100s)", argv[optind], i,
-                         r->source, r->target);
-            rc = add_mapping(&cli, m, MAP_RULE, r->source, r->target, r->tags, r->n_tags,
-                             rule_select(r, &sel), where);
-        }
-    } else {
-        rc = add_mapping(&cli, m, strcmp(shape, "mirror") == 0 ? MAP_LOCATION : MAP_REFERENCE,
-                         argv[optind], argv[optind + 1], NULL, 0, NULL, NULL);
-    }
-    if (rc)
-        goto out;
-    rc = verify ? mig_verify(m) : mig_run(m);
+    job_t job = {&cli, shape, argv + optind, rules};
+    if (watching)
+        rc = watch_run(&wo, job_build, &job);
+    else if ((rc = job_build(&job, NULL, &m)) == 0)
+        rc = verify ? mig_verify(m) : mig_run(m);
 out:
     mig_destroy(&m);
     rules_destroy(&rules);

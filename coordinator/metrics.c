@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/http.h"
 #include "common/log.h"
 
 static double now_s(void)
@@ -98,10 +99,29 @@ static void metrics_agents_prometheus(fbuf_t *b, const metrics_snapshot_t *s)
                 s->wait_s, s->transfer_s);
 }
 
-int metrics_write_prometheus(const char *path, const metrics_snapshot_t *s, ferry_err_t *err)
+/* Continuous replication's series (--watch). */
+static void metrics_watch_prometheus(fbuf_t *b, const metrics_watch_t *w)
+{
+    fbuf_printf(b,
+                "# HELP ferry_passes_total Passes run by --watch.\n"
+                "# TYPE ferry_passes_total counter\nferry_passes_total %llu\n"
+                "# HELP ferry_last_pass_seconds Duration of the last finished pass.\n"
+                "# TYPE ferry_last_pass_seconds gauge\nferry_last_pass_seconds %.3f\n"
+                "# HELP ferry_events_total Push events accepted on --http.\n"
+                "# TYPE ferry_events_total counter\nferry_events_total %llu\n"
+                "# HELP ferry_last_event_time_seconds When the last push event came (Unix time).\n"
+                "# TYPE ferry_last_event_time_seconds gauge\nferry_last_event_time_seconds %.3f\n"
+                "# HELP ferry_replication_lag_seconds Age of the oldest source change not yet at "
+                "the target.\n"
+                "# TYPE ferry_replication_lag_seconds gauge\nferry_replication_lag_seconds %.3f\n",
+                (unsigned long long)w->passes, w->last_pass_s, (unsigned long long)w->events,
+                w->last_event, w->lag_s);
+}
+
+int metrics_render_prometheus(fbuf_t *out, const metrics_snapshot_t *s)
 {
     fbuf_t b;
-    fbuf_init(&b, 64 * 1024);
+    fbuf_init(&b, 1024 * 1024);
     double rate = s->elapsed_s > 0 ? (double)s->bytes_moved / s->elapsed_s : 0;
     fbuf_printf(&b,
                 "# HELP ferry_bytes_transferred_total Blob bytes transferred to targets.\n"
@@ -145,13 +165,23 @@ int metrics_write_prometheus(const char *path, const metrics_snapshot_t *s, ferr
                 s->images_skipped, s->images_failed, s->repos_failed, s->tasks_total, s->tasks_done,
                 s->tasks_failed, s->tasks_running, s->agents, rate, s->started);
     metrics_agents_prometheus(&b, s);
-    int rc = b.data ? write_atomic(path, b.data, b.len, err)
-                    : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+    if (s->watch)
+        metrics_watch_prometheus(&b, s->watch);
+    *out = b;
+    return b.data ? 0 : FERRY_ENOMEM;
+}
+
+int metrics_write_prometheus(const char *path, const metrics_snapshot_t *s, ferry_err_t *err)
+{
+    fbuf_t b;
+    int rc = metrics_render_prometheus(&b, s) == 0
+                 ? write_atomic(path, b.data, b.len, err)
+                 : ferry_err_set(err, FERRY_ENOMEM, "out of memory");
     fbuf_free(&b);
     return rc;
 }
 
-int metrics_write_status(const char *path, const metrics_snapshot_t *s, ferry_err_t *err)
+char *metrics_render_status(const metrics_snapshot_t *s, size_t *len_out)
 {
     json_t *doc = json_pack(
         "{s:i, s:i, s:s, s:f, s:f, s:f, s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, "
@@ -180,10 +210,17 @@ int metrics_write_status(const char *path, const metrics_snapshot_t *s, ferry_er
         json_object_set_new(doc, "transfer_s", json_real(s->transfer_s));
     }
     json_decref(agents);
+    if (doc && s->watch)
+        json_object_set_new(
+            doc, "watch",
+            json_pack("{s:I, s:f, s:I, s:f, s:f}", "passes", (json_int_t)s->watch->passes,
+                      "last_pass_s", s->watch->last_pass_s, "events",
+                      (json_int_t)s->watch->events, "last_event", s->watch->last_event,
+                      "lag_s", s->watch->lag_s));
     char *text = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
     json_decref(doc);
     if (!text)
-        return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+        return NULL;
     size_t len = strlen(text);
     char *line = realloc(text, len + 2);
     if (line) {
@@ -191,6 +228,16 @@ int metrics_write_status(const char *path, const metrics_snapshot_t *s, ferry_er
         text[len++] = '\n';
         text[len] = '\0';
     }
+    *len_out = len;
+    return text;
+}
+
+int metrics_write_status(const char *path, const metrics_snapshot_t *s, ferry_err_t *err)
+{
+    size_t len = 0;
+    char *text = metrics_render_status(s, &len);
+    if (!text)
+        return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
     int rc = write_atomic(path, text, len, err);
     free(text);
     return rc;
@@ -201,14 +248,42 @@ static json_int_t get_int(json_t *doc, const char *group, const char *key)
     return json_integer_value(json_object_get(json_object_get(doc, group), key));
 }
 
+/* GET URL/status (a coordinator's --http): the status document, or NULL
+ * with jerr->text saying why. */
+static json_t *metrics_status_get(const char *url, json_error_t *jerr)
+{
+    char full[1024];
+    snprintf(full, sizeof full, "%s%s", url, url[strlen(url) - 1] == '/' ? "status" : "/status");
+    http_loop_t *loop = http_loop_new();
+    http_req_t *req = http_req_new("GET", full);
+    json_t *doc = NULL;
+    snprintf(jerr->text, sizeof jerr->text, "out of memory");
+    if (req)
+        http_req_timeouts(req, 5, 10);
+    if (loop && req && http_req_start(loop, req, NULL, NULL) == 0) {
+        while (http_loop_pending(loop) > 0)
+            http_loop_run(loop, 1000, NULL, 0);
+        if (http_req_result(req) < 0)
+            snprintf(jerr->text, sizeof jerr->text, "%s", http_req_error(req));
+        else if (http_req_status(req) != 200)
+            snprintf(jerr->text, sizeof jerr->text, "HTTP %d", http_req_status(req));
+        else
+            doc = json_loadb(http_req_body(req)->data, http_req_body(req)->len, 0, jerr);
+    }
+    http_req_destroy(&req);
+    http_loop_destroy(&loop);
+    return doc;
+}
+
 int metrics_status_main(int argc, char **argv)
 {
     if (argc != 2 || argv[1][0] == '-') {
         FILE *out = argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr;
         fprintf(out,
-                "Usage: ferry status STATUS_FILE\n"
+                "Usage: ferry status STATUS_FILE | http://HOST:PORT\n"
                 "\n"
-                "Shows the progress of a migration started with --status-file STATUS_FILE:\n"
+                "Shows the progress of a migration started with --status-file STATUS_FILE\n"
+                "(or of a --watch coordinator's --http endpoint):\n"
                 "its phase, images, tasks, bytes and agents, and whether the coordinator that\n"
                 "writes the file is still running. Exit status: 0 running or finished without\n"
                 "failures; 1 failures, or the coordinator stopped before finishing; 2 the file\n"
@@ -216,7 +291,9 @@ int metrics_status_main(int argc, char **argv)
         return out == stdout ? 0 : 2;
     }
     json_error_t jerr;
-    json_t *doc = json_load_file(argv[1], 0, &jerr);
+    json_t *doc = strncmp(argv[1], "http://", 7) == 0 || strncmp(argv[1], "https://", 8) == 0
+                      ? metrics_status_get(argv[1], &jerr)
+                      : json_load_file(argv[1], 0, &jerr);
     if (!json_is_object(doc)) {
         fprintf(stderr, "ferry: cannot read the status file %s: %s\n", argv[1], jerr.text);
         json_decref(doc);
@@ -227,7 +304,9 @@ int metrics_status_main(int argc, char **argv)
     double updated = json_real_value(json_object_get(doc, "updated"));
     double elapsed = json_real_value(json_object_get(doc, "elapsed_s"));
     bool finished = phase && (strcmp(phase, "finished") == 0 || strcmp(phase, "interrupted") == 0);
-    bool alive = pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+    /* An endpoint that answered is a coordinator running (its pid is another host's). */
+    bool remote = strncmp(argv[1], "http", 4) == 0 && strstr(argv[1], "://");
+    bool alive = remote || (pid > 0 && (kill(pid, 0) == 0 || errno == EPERM));
     json_int_t moved = get_int(doc, "bytes", "moved"), planned = get_int(doc, "bytes", "planned");
     json_int_t failed = get_int(doc, "images", "failed") +
                         json_integer_value(json_object_get(doc, "repositories_failed"));
@@ -265,6 +344,13 @@ int metrics_status_main(int argc, char **argv)
                (long long)json_integer_value(json_object_get(a, "failed")),
                (double)bytes / 1048576.0, secs > 0 ? (double)bytes / secs / 1048576.0 : 0.0);
     }
+    json_t *watch = json_object_get(doc, "watch");
+    if (watch)
+        printf("watch:   %lld passes (the last %.1f s), %lld push events, replication lag %.1f s\n",
+               (long long)json_integer_value(json_object_get(watch, "passes")),
+               json_real_value(json_object_get(watch, "last_pass_s")),
+               (long long)json_integer_value(json_object_get(watch, "events")),
+               json_real_value(json_object_get(watch, "lag_s")));
     bool interrupted = phase && strcmp(phase, "interrupted") == 0;
     json_decref(doc); /* phase points into doc */
     return failed > 0 || (!finished && !alive) || interrupted ? 1 : 0;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 
 /* What one agent did in a run. */
@@ -15,6 +16,15 @@ typedef struct metrics_agent {
     uint64_t tasks, failed, bytes; /* tasks finished, failed attempts, blob bytes moved */
     double seconds;               /* from its first task's start to its last result */
 } metrics_agent_t;
+
+/* Continuous replication (--watch), across passes. */
+typedef struct metrics_watch {
+    uint64_t passes;    /* passes finished */
+    double last_pass_s; /* the last one's duration */
+    uint64_t events;    /* push events accepted */
+    double last_event;  /* Unix time of the last, 0 none */
+    double lag_s;       /* age of the oldest source change not yet at the target */
+} metrics_watch_t;
 
 typedef struct metrics_snapshot {
     const char *phase; /* "discover", "inspect", "transfer", "finished", "interrupted" */
@@ -32,8 +42,15 @@ typedef struct metrics_snapshot {
     size_t n_agent_list;
     double wait_s;     /* time the transfer waited for agents */
     double transfer_s; /* time since the first task went out */
+    const metrics_watch_t *watch; /* --watch's figures, NULL outside it; borrowed */
 } metrics_snapshot_t;
 
+/* The Prometheus text format of s into *out (initialised here; the caller
+ * frees it with fbuf_free). 0 or FERRY_ENOMEM. */
+int metrics_render_prometheus(fbuf_t *out, const metrics_snapshot_t *s);
+/* The JSON status of s, newline-terminated (caller frees); NULL when out
+ * of memory. */
+char *metrics_render_status(const metrics_snapshot_t *s, size_t *len_out);
 /* Writes the Prometheus text format to path (temp file + rename). */
 int metrics_write_prometheus(const char *path, const metrics_snapshot_t *s, ferry_err_t *err);
 /* Writes the JSON status to path (temp file + rename), with the writer's pid

@@ -459,6 +459,8 @@ void run_publish(mig_t *m, const char *phase, dispatch_t *d, bool force)
     if (!force && now - m->published_ms < RUN_PUBLISH_MS)
         return;
     m->published_ms = now;
+    if (m->opts.on_publish)
+        m->opts.on_publish(m->opts.publish_ud, &s);
     ferry_err_t err;
     if (m->opts.metrics_file && metrics_write_prometheus(m->opts.metrics_file, &s, &err) < 0)
         log_warn("%s", err.message);
@@ -791,19 +793,33 @@ static int run_finish(mig_t *m)
     if (m->opts.report &&
         report_write_json(m->report, m->opts.report, m->started, finished, &err) < 0)
         log_error("%s", err.message);
-    if (m->journal)
-        journal_sync(m->journal, &err);
+    if (m->journal && journal_sync(m->journal, &err) < 0)
+        log_warn("journal: %s", err.message);
+    journal_close(&m->journal); /* a --watch's next pass opens it again */
     bool interrupted = run_stopping(m);
     /* The last progress line and the files first: the summary's banner is
      * the run's last line in every mode. */
     run_publish(m, interrupted ? "interrupted" : "finished", NULL, true);
     progress_destroy(&m->progress);
     fflush(stderr);
-    report_print_summary(m->report, stdout, finished - m->started);
-    fflush(stdout);
     report_counts_t c;
     report_counts(m->report, &c);
+    if (m->opts.pass_summary)
+        log_info("pass: %zu migrated, %zu already present, %zu failed, %zu repositories failed, "
+                 "in %.1fs",
+                 c.migrated, c.skipped, c.failed, c.repo_failed + c.namespace_failed,
+                 finished - m->started);
+    else
+        report_print_summary(m->report, stdout, finished - m->started);
+    fflush(stdout);
     return c.failed || c.repo_failed || c.manifest_failed || c.namespace_failed || interrupted;
+}
+
+void mig_print_summary(mig_t *m)
+{
+    fflush(stderr);
+    report_print_summary(m->report, stdout, wall_now() - m->started);
+    fflush(stdout);
 }
 
 int mig_run(mig_t *m)

@@ -32,6 +32,16 @@ typedef struct mig_endpoint_opts {
     double qps; /* --qps */
 } mig_endpoint_opts_t;
 
+/* A pass for push events: only these source repositories, and in each only
+ * the pushed tags (a NULL tag: every selected tag of it). Borrowed. */
+typedef struct mig_only {
+    char *const *repos;
+    char *const *tags;
+    size_t n;
+} mig_only_t;
+
+typedef struct metrics_snapshot metrics_snapshot_t;
+
 typedef struct mig_opts {
     int jobs;                    /* transfers at once with in-process agents (default 8) */
     const char *listen;          /* remote agents' endpoint; NULL = in-process agents */
@@ -55,6 +65,11 @@ typedef struct mig_opts {
     const char *status_file;     /* JSON status for `ferry status`, rewritten while running */
     const char *run_key;         /* identifies the migration in the journal */
     bool strict;                 /* verify: tags only at the target are differences */
+    const mig_only_t *only;      /* a pass for push events, NULL for a whole pass */
+    bool pass_summary;           /* --watch: one summary line, no banner */
+    /* --watch: called with the run's figures as the metrics file gets them */
+    void (*on_publish)(void *ud, const metrics_snapshot_t *s);
+    void *publish_ud;
     volatile sig_atomic_t *stop; /* set on SIGINT/SIGTERM */
 } mig_opts_t;
 
@@ -104,6 +119,10 @@ int mig_add_failure(mig_t *m, const char *kind, const char *source, const char *
 /* Runs the migration. Returns the exit code: 0 when everything asked for was
  * migrated or already there, 1 when something failed. */
 int mig_run(mig_t *m);
+/* Prints the summary of a finished run, image-transfer's banner last (for
+ * --watch, after its last pass). */
+void mig_print_summary(mig_t *m);
+
 /* Compares every selected tag's digest on both sides (and the signature
  * tags of each), lists differences, and the tags only the target has
  * ("extra": differences with opts.strict); 0 when there is none. */

@@ -89,6 +89,7 @@ typedef struct run_repo {
     select_tag_t *tags;     /* candidates, then the chosen tags */
     size_t n_tags;
     bool tags_given;        /* candidates came from the caller (with times) */
+    bool ignored;           /* a pass for push events: not pushed, not looked at */
     reg_op_t *op;           /* the source's tag listing */
     char **listed;          /* every tag the source listed, sorted (before selection) */
     size_t n_listed;

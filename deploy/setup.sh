@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
   libcurl4-openssl-dev libzmq3-dev libmsgpack-dev libjansson-dev libssl-dev libyaml-dev
+  libmicrohttpd-dev python3-prometheus-client stress-ng
   docker-registry skopeo apache2-utils openssl curl ca-certificates
   python3 iproute2 procps psmisc
 )

@@ -1454,6 +1454,118 @@ out:
     fx_registry_stop(&dst);
 }
 
+/* The leading whole number of text, 0 when none. */
+static long atoi_safe(const char *text)
+{
+    return strtol(text, NULL, 10);
+}
+
+/* Waits until repo_ref at r has the manifest digest want; returns the ms it
+ * took, -1 on timeout. */
+static int64_t wait_digest(const fx_registry_t *r, const char *repo_ref, const char *want,
+                           int timeout_ms)
+{
+    int64_t t0 = now_ms();
+    char got[DIGEST_STR_MAX];
+    while (now_ms() - t0 < timeout_ms) {
+        if (fx_skopeo_digest(r, repo_ref, got) == 0 && strcmp(got, want) == 0)
+            return now_ms() - t0;
+        sleep_ms(100);
+    }
+    return -1;
+}
+
+/* Continuous replication: a real registry's notifications reach --http; with
+ * --watch at ten minutes, a pushed tag and a repointed one are at the target
+ * within seconds, a push outside the selection changes nothing, events
+ * without the token are refused, /metrics parses as Prometheus text, and
+ * SIGTERM ends it with exit 0 and the banner last. */
+static void test_watch(void)
+{
+    ferry_run_t r = {0};
+    json_t *v1 = NULL, *v2 = NULL, *v1b = NULL, *other = NULL;
+    int port = free_port("127.0.0.1");
+    char extra[200], journal[400], url[64];
+    snprintf(extra, sizeof extra, "--notify http://127.0.0.1:%d/events --notify-token watch-token",
+             port);
+    snprintf(journal, sizeof journal, "%s/watch.journal", workdir);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    fx_registry_t *src = fx_registry_start_opts("anon", extra), *dst = registry();
+    CHECK(src != NULL);
+    if (!src || !dst || !(v1 = push(src, "team/app", "v1", "--layers 1")))
+        goto out;
+    int before = test_failures;
+    if (ferry_bg(&r, "mirror %s/team %s/team %s --watch 10m --http 127.0.0.1:%d --http-token "
+                     "watch-token --journal '%s'",
+                 src->host, dst->host, insecure(src->host, dst->host), port, journal) < 0)
+        goto out;
+    CHECK(wait_digest(dst, "team/app:v1", json_str(v1, "digest"), 30000) >= 0);
+    CHECK(wait_file(r.err_path, "pass: 1 migrated", 1, 10000)); /* the first pass is over */
+
+    /* A push, then a repointed tag: each at the target within seconds. */
+    v2 = push(src, "team/app", "v2", "--layers 1 --seed pushed-later");
+    int64_t took = v2 ? wait_digest(dst, "team/app:v2", json_str(v2, "digest"), 15000) : -1;
+    fprintf(stderr, "  pushed tag at the target after %lld ms\n", (long long)took);
+    CHECK(took >= 0);
+    v1b = push(src, "team/app", "v1", "--layers 1 --seed repointed");
+    took = v1b ? wait_digest(dst, "team/app:v1", json_str(v1b, "digest"), 15000) : -1;
+    fprintf(stderr, "  repointed tag at the target after %lld ms\n", (long long)took);
+    CHECK(took >= 0);
+
+    /* Outside the selection: nothing moves; events need the token. */
+    long mark = fx_log_mark(dst);
+    other = push(src, "other/app", "v1", "--layers 1");
+    sleep_ms(3000);
+    CHECK_INT(fx_log_count(dst, mark, "other/app"), 0);
+    char *code = NULL;
+    CHECK_INT(fx_run(&code, "curl -s -o /dev/null -w '%%{http_code}' -X POST -d '{\"events\":[]}' "
+                            "%s/events", url),
+              0);
+    CHECK_STR(code, "401");
+    free(code);
+    CHECK_INT(fx_run(NULL, "curl -sf %s/healthz >/dev/null", url), 0);
+    /* /metrics is Prometheus text (parsed by prometheus_client), with the
+     * watch's figures; `ferry status URL` reads /status. */
+    char *passes = NULL;
+    CHECK_INT(fx_run(&passes,
+                     "curl -sf %s/metrics | /usr/bin/python3 -c 'import sys; from "
+                     "prometheus_client.parser import text_string_to_metric_families as p; "
+                     "f = {m.name: m for m in p(sys.stdin.read())}; "
+                     "print(int(f[\"ferry_passes\"].samples[0].value), "
+                     "\"ferry_replication_lag_seconds\" in f)'",
+                     url),
+              0);
+    CHECK(passes && atoi_safe(passes) >= 3);
+    CHECK(passes && strstr(passes, "True"));
+    free(passes);
+    char *status = NULL;
+    CHECK_INT(fx_run(&status, "'%s' status %s", FERRY_BIN, url), 0);
+    CHECK_CONTAINS(status, "watch:");
+    free(status);
+
+    int64_t t0 = now_ms();
+    kill(r.pid, SIGTERM);
+    CHECK_INT(ferry_finish(&r, 30000), 0);
+    CHECK(now_ms() - t0 < 10000);
+    check_finished(&r, 0, 0, 0);
+    char *j = fx_read_file(journal);
+    CHECK(j && strstr(j, "manifest ") != NULL);
+    free(j);
+    dump_if_failed(&r, before);
+out:
+    if (r.pid > 0 && !r.out) {
+        kill(r.pid, SIGKILL);
+        ferry_finish(&r, 5000);
+    }
+    ferry_run_free(&r);
+    json_decref(v1);
+    json_decref(v2);
+    json_decref(v1b);
+    json_decref(other);
+    fx_registry_stop(&src);
+    fx_registry_stop(&dst);
+}
+
 /* A source blob whose bytes do not match its digest: that image fails with
  * a digest-mismatch reason, the others migrate, and the target holds nothing
  * unverified. */
@@ -1701,7 +1813,7 @@ static const subtest_t subtests[] = {
     {"restart", test_restart}, {"token", test_token},     {"throttle", test_throttle},
     {"cut", test_cut},         {"corrupt", test_corrupt}, {"interrupt", test_interrupt},
     {"overlap", test_overlap}, {"names", test_names},
-    {"endless", test_endless}, {"late", test_late},
+    {"endless", test_endless}, {"late", test_late}, {"watch", test_watch},
 };
 
 int main(int argc, char **argv)

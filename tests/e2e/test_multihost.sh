@@ -230,7 +230,7 @@ done
 # --- verify, from the coordinator's host ----------------------------------------------
 in_ns coord "$ferry_exe" verify "$src" "$dst" "${flags[@]}" >"$work/verify.out" 2>"$work/verify.err"
 verify_status=$?
-want="verify: $images tag(s) identical, 0 difference(s), 0 repository listing(s) failed"
+want="verify: $images tag(s) identical, 0 difference(s), 0 repository listing(s) failed, 0 extra at the target"
 if [ "$verify_status" = 0 ] && grep -qxF "$want" "$work/verify.out"; then ok "ferry verify: $want"
 else not_ok "ferry verify exited $verify_status"; sed 's/^/    /' "$work/verify.out" "$work/verify.err"; fi
 
