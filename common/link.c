@@ -1,6 +1,8 @@
 /* link — Link header parsing and URL resolution on libcurl's URL API. */
 #include "common/link.h"
 
+#include <ctype.h>
+
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -260,4 +262,39 @@ out:
     curl_free(password);
     curl_url_cleanup(url);
     return rc;
+}
+
+/* The origin of url: scheme, host and port (the scheme's default when
+ * absent), lower case. 0, or -1 when it does not parse. */
+static int url_origin(const char *url, char *out, size_t size)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    int rc = -1;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+        int n = snprintf(out, size, "%s://%s:%s", scheme, host, port);
+        rc = n > 0 && (size_t)n < size ? 0 : -1;
+        for (char *p = out; rc == 0 && *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+bool url_same_origin(const char *a, const char *b)
+{
+    char oa[512], ob[512];
+    return a && b && url_origin(a, oa, sizeof oa) == 0 && url_origin(b, ob, sizeof ob) == 0 &&
+           strcmp(oa, ob) == 0;
+}
+
+bool url_is_plain_http(const char *url)
+{
+    return url && strncasecmp(url, "http://", 7) == 0;
 }

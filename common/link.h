@@ -3,6 +3,8 @@
 #ifndef FERRY_LINK_H
 #define FERRY_LINK_H
 
+#include <stdbool.h>
+
 #include "common/err.h"
 
 /* Longest Link header value and longest URL accepted. */
@@ -26,5 +28,13 @@ int link_next(const char *value, char **url_out, ferry_err_t *err);
  * On success *out is a new string the caller frees; otherwise *out is NULL and
  * the result is FERRY_EINVAL or FERRY_ENOMEM. */
 int url_resolve(const char *base, const char *ref, char **out, ferry_err_t *err);
+
+/* True when a and b have one origin: scheme, host and port (a missing port
+ * is the scheme's default), case-insensitive. False when either does not
+ * parse. Credentials go only to the origin they were given for. */
+bool url_same_origin(const char *a, const char *b);
+
+/* True when url's scheme is plain http. */
+bool url_is_plain_http(const char *url);
 
 #endif

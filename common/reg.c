@@ -1,6 +1,7 @@
 /* reg — the registry client: distribution API operations with auth and retries. */
 #include "common/reg.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <openssl/evp.h>
@@ -20,6 +21,8 @@
 
 /* Most names one listing may return, and the cap of one listing page. */
 #define REG_LIST_MAX 1000000
+#define REG_LIST_PAGES_MAX 10000              /* pages of one listing */
+#define REG_LIST_BYTES_MAX (64 * 1024 * 1024) /* bytes of the names of one listing */
 #define REG_PAGE_MAX (8 * 1024 * 1024)
 /* Token answers and tokens themselves are small; refuse what is not. */
 #define REG_TOKEN_BODY_MAX (64 * 1024)
@@ -119,6 +122,8 @@ struct reg_op {
     int64_t size;
     bool exists, mounted;
     char *location;
+    int pages;           /* listing pages read */
+    size_t names_bytes;  /* bytes of the names kept */
     int64_t range_end;
     int64_t chunk_min;
     char **names;
@@ -516,6 +521,10 @@ static int names_add(reg_op_t *op, const char *name)
     if (op->n_names >= REG_LIST_MAX)
         return ferry_err_set(&op->err, FERRY_ETOOBIG, "%s: more than %d names", op->what,
                              REG_LIST_MAX);
+    op->names_bytes += strlen(name) + 1;
+    if (op->names_bytes > REG_LIST_BYTES_MAX)
+        return ferry_err_set(&op->err, FERRY_ETOOBIG, "%s: the names listed exceed %d MiB",
+                             op->what, REG_LIST_BYTES_MAX >> 20);
     if (op->n_names == op->cap_names) {
         size_t cap = op->cap_names ? op->cap_names * 2 : 64;
         char **n = realloc(op->names, cap * sizeof *n);
@@ -567,6 +576,15 @@ static int op_set_location(reg_op_t *op, const char *location)
     int rc = url_resolve(op->url, location, &abs, &op->err);
     if (rc < 0)
         return rc;
+    if (url_is_plain_http(abs) && !url_is_plain_http(op->reg->base_url)) {
+        rc = ferry_err_set(&op->err, FERRY_EPROTO,
+                           "%s: the upload location is plain http (%.200s) for an https "
+                           "registry: refused",
+                           op->what, abs);
+        free(abs);
+        return rc;
+    }
+    /* Another origin is followed without the registry's credentials (op_send). */
     free(op->location);
     op->location = abs;
     return 0;
@@ -608,11 +626,26 @@ static int op_list_page(reg_op_t *op, http_req_t *req)
     rc = link_next(http_req_header_get(req, "Link"), &next, &op->err);
     if (rc < 0 || !next)
         goto out;
+    if (++op->pages >= REG_LIST_PAGES_MAX) {
+        free(next);
+        rc = ferry_err_set(&op->err, FERRY_ETOOBIG, "%s: more than %d pages; not followed further",
+                           op->what, REG_LIST_PAGES_MAX);
+        goto out;
+    }
     char *abs = NULL;
     rc = url_resolve(op->url, next, &abs, &op->err);
     free(next);
     if (rc < 0)
         goto out;
+    if (!url_same_origin(abs, op->reg->base_url)) {
+        /* The listing's credentials belong to this registry alone. */
+        rc = ferry_err_set(&op->err, FERRY_EPROTO,
+                           "%s: the next page link points at another origin (%.200s): refused, "
+                           "credentials stay with %s",
+                           op->what, abs, op->reg->base_url);
+        free(abs);
+        goto out;
+    }
     if (strcmp(abs, op->url) == 0) {
         free(abs);
         rc = ferry_err_set(&op->err, FERRY_EPROTO, "%s: the next page link points at the same page",
@@ -790,6 +823,18 @@ static void on_response(http_req_t *req, void *ud)
         wwwauth_challenge_t c = {0};
         rc = FERRY_EAUTH;
         if (challenge && wwwauth_parse(challenge, &c, NULL) == 0) {
+            if (strcmp(c.scheme, "bearer") == 0 && c.realm && url_is_plain_http(c.realm) &&
+                !url_is_plain_http(reg->base_url) && reg->tls_verify) {
+                /* The credentials would cross the network in the clear. */
+                ferry_err_set(&op->err, FERRY_EAUTH,
+                              "%s: the token realm %.200s is plain http for an https registry: "
+                              "refused (--insecure %s allows it)",
+                              op->what, c.realm, reg->host);
+                wwwauth_challenge_clear(&c);
+                op->err.http_status = 401;
+                op_finish(op, FERRY_EAUTH);
+                return;
+            }
             if (strcmp(c.scheme, "bearer") == 0 && c.realm) {
                 free(reg->realm);
                 free(reg->service);
@@ -894,7 +939,7 @@ static void op_send(reg_op_t *op)
 
     const char *scope = op->scope ? op->scope : "";
     const char *token = NULL;
-    if (reg->auth_mode == AUTH_BEARER) {
+    if (reg->auth_mode == AUTH_BEARER && url_same_origin(op->url, reg->base_url)) {
         token = token_valid(reg, scope);
         if (!token) {
             rc = token_fetch(op, scope);
@@ -911,11 +956,16 @@ static void op_send(reg_op_t *op)
     http_req_tls(req, reg->tls_verify, reg->ca_file, reg->ca_pem);
     http_req_timeouts(req, 15, 60);
     rc = 0;
+    /* Credentials go only to the origin they were given for: an upload
+     * Location on another host is followed without them. */
+    bool own = url_same_origin(op->url, reg->base_url);
+    if (!own)
+        token = NULL;
     if (token) {
         char *h = str_printf("Authorization: Bearer %s", token);
         rc = h ? http_req_header(req, h) : FERRY_ENOMEM;
         str_wipe_free(h);
-    } else if (reg->auth_mode == AUTH_BASIC && reg->basic_header) {
+    } else if (own && reg->auth_mode == AUTH_BASIC && reg->basic_header) {
         rc = http_req_header(req, reg->basic_header);
     }
     if (op->kind == OP_MANIFEST_GET || op->kind == OP_MANIFEST_HEAD) {
@@ -1004,6 +1054,46 @@ static reg_op_t *op_new(reg_t *reg, int kind, const char *method, char *url, cha
     return op;
 }
 
+/* Appends text as URL path bytes: unreserved characters as they are, '/'
+ * too when keep_slash (a repository's components), every other byte
+ * percent-encoded. Names are checked against the spec's grammar where they
+ * enter, so this changes nothing for a valid one; it keeps any other from
+ * ever becoming path syntax ("..", "?", "#"). */
+static int url_path_append(fbuf_t *b, const char *text, bool keep_slash)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        bool plain = isalnum(*p) || *p == '-' || *p == '_' || *p == '~' || *p == ':' ||
+                     (*p == '.' && !(p[1] == '.' && (p == (const unsigned char *)text || p[-1] == '/'))) ||
+                     (*p == '/' && keep_slash);
+        int rc = plain ? fbuf_append(b, p, 1) : fbuf_printf(b, "%%%02X", *p);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* base/v2/REPO/PATH[REF][QUERY], each name escaped; NULL when out of memory. */
+static char *api_url(const reg_t *reg, const char *repo, const char *path, const char *ref,
+                     const char *query)
+{
+    fbuf_t b;
+    fbuf_init(&b, 64 * 1024);
+    int rc = fbuf_printf(&b, "%s/v2/", reg->base_url);
+    if (rc == 0)
+        rc = url_path_append(&b, repo, true);
+    if (rc == 0)
+        rc = fbuf_printf(&b, "/%s", path);
+    if (rc == 0 && ref)
+        rc = url_path_append(&b, ref, false);
+    if (rc == 0 && query)
+        rc = fbuf_printf(&b, "%s", query);
+    if (rc < 0) {
+        fbuf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
 static char *scope_pull(const char *repo)
 {
     return str_printf("repository:%s:pull", repo);
@@ -1038,9 +1128,10 @@ reg_op_t *reg_catalog(reg_t *reg, int page_size, reg_done_fn done, void *ud)
 
 reg_op_t *reg_tags_list(reg_t *reg, const char *repo, int page_size, reg_done_fn done, void *ud)
 {
-    char *url = page_size > 0
-                    ? str_printf("%s/v2/%s/tags/list?n=%d", reg->base_url, repo, page_size)
-                    : str_printf("%s/v2/%s/tags/list", reg->base_url, repo);
+    char query[32] = "";
+    if (page_size > 0)
+        snprintf(query, sizeof query, "?n=%d", page_size);
+    char *url = api_url(reg, repo, "tags/list", NULL, query);
     return op_start(op_new(reg, OP_TAGS, "GET", url, str_printf("tags of %s/%s", reg->host, repo),
                            repo, NULL, scope_pull(repo), done, ud));
 }
@@ -1054,7 +1145,7 @@ reg_op_t *reg_manifest_get(reg_t *reg, const char *repo, const char *ref, reg_do
                            void *ud)
 {
     return op_start(op_new(reg, OP_MANIFEST_GET, "GET",
-                           str_printf("%s/v2/%s/manifests/%s", reg->base_url, repo, ref),
+                           api_url(reg, repo, "manifests/", ref, NULL),
                            str_printf("manifest %s/%s%s%s", reg->host, repo, ref_sep(ref), ref),
                            repo, ref, scope_pull(repo), done, ud));
 }
@@ -1063,7 +1154,7 @@ reg_op_t *reg_manifest_head(reg_t *reg, const char *repo, const char *ref, reg_d
                             void *ud)
 {
     return op_start(op_new(reg, OP_MANIFEST_HEAD, "HEAD",
-                           str_printf("%s/v2/%s/manifests/%s", reg->base_url, repo, ref),
+                           api_url(reg, repo, "manifests/", ref, NULL),
                            str_printf("manifest %s/%s%s%s", reg->host, repo, ref_sep(ref), ref),
                            repo, ref, scope_pull(repo), done, ud));
 }
@@ -1072,7 +1163,7 @@ reg_op_t *reg_manifest_put(reg_t *reg, const char *repo, const char *ref, const 
                            const void *body, size_t len, reg_done_fn done, void *ud)
 {
     reg_op_t *op = op_new(reg, OP_MANIFEST_PUT, "PUT",
-                          str_printf("%s/v2/%s/manifests/%s", reg->base_url, repo, ref),
+                          api_url(reg, repo, "manifests/", ref, NULL),
                           str_printf("push manifest %s/%s%s%s", reg->host, repo, ref_sep(ref), ref),
                           repo, ref, scope_push(repo), done, ud);
     if (!op)
@@ -1088,7 +1179,7 @@ reg_op_t *reg_referrers(reg_t *reg, const char *repo, const char *digest, reg_do
                         void *ud)
 {
     return op_start(op_new(reg, OP_REFERRERS, "GET",
-                           str_printf("%s/v2/%s/referrers/%s", reg->base_url, repo, digest),
+                           api_url(reg, repo, "referrers/", digest, NULL),
                            str_printf("referrers of %s/%s@%s", reg->host, repo, digest), repo,
                            digest, scope_pull(repo), done, ud));
 }
@@ -1097,7 +1188,7 @@ reg_op_t *reg_blob_head(reg_t *reg, const char *repo, const char *digest, reg_do
                         void *ud)
 {
     return op_start(op_new(reg, OP_BLOB_HEAD, "HEAD",
-                           str_printf("%s/v2/%s/blobs/%s", reg->base_url, repo, digest),
+                           api_url(reg, repo, "blobs/", digest, NULL),
                            str_printf("blob %s/%s@%s", reg->host, repo, digest), repo, digest,
                            scope_pull(repo), done, ud));
 }
@@ -1106,7 +1197,7 @@ reg_op_t *reg_blob_get(reg_t *reg, const char *repo, const char *digest, int64_t
                        http_sink_fn sink, void *sink_ud, reg_done_fn done, void *ud)
 {
     reg_op_t *op = op_new(reg, OP_BLOB_GET, "GET",
-                          str_printf("%s/v2/%s/blobs/%s", reg->base_url, repo, digest),
+                          api_url(reg, repo, "blobs/", digest, NULL),
                           str_printf("GET blob %s/%s@%s", reg->host, repo, digest), repo, digest,
                           scope_pull(repo), done, ud);
     if (!op)
@@ -1120,7 +1211,7 @@ reg_op_t *reg_blob_get(reg_t *reg, const char *repo, const char *digest, int64_t
 reg_op_t *reg_upload_start(reg_t *reg, const char *repo, reg_done_fn done, void *ud)
 {
     return op_start(op_new(reg, OP_UPLOAD_START, "POST",
-                           str_printf("%s/v2/%s/blobs/uploads/", reg->base_url, repo),
+                           api_url(reg, repo, "blobs/uploads/", NULL, NULL),
                            str_printf("start upload to %s/%s", reg->host, repo), repo, NULL,
                            scope_push(repo), done, ud));
 }
@@ -1128,10 +1219,18 @@ reg_op_t *reg_upload_start(reg_t *reg, const char *repo, reg_done_fn done, void 
 reg_op_t *reg_blob_mount(reg_t *reg, const char *repo, const char *digest, const char *from_repo,
                          reg_done_fn done, void *ud)
 {
+    fbuf_t q;
+    fbuf_init(&q, 4096);
+    char *query = NULL;
+    if (fbuf_puts(&q, "?mount=") == 0 && url_path_append(&q, digest, false) == 0 &&
+        fbuf_puts(&q, "&from=") == 0 && url_path_append(&q, from_repo, true) == 0)
+        query = q.data;
+    else
+        fbuf_free(&q);
+    char *url = query ? api_url(reg, repo, "blobs/uploads/", NULL, query) : NULL;
+    free(query);
     return op_start(op_new(
-        reg, OP_MOUNT, "POST",
-        str_printf("%s/v2/%s/blobs/uploads/?mount=%s&from=%s", reg->base_url, repo, digest,
-                   from_repo),
+        reg, OP_MOUNT, "POST", url,
         str_printf("mount %s from %s into %s/%s", digest, from_repo, reg->host, repo), repo, digest,
         str_printf("repository:%s:pull,push repository:%s:pull", repo, from_repo), done, ud));
 }

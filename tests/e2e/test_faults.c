@@ -1566,6 +1566,77 @@ out:
     fx_registry_stop(&dst);
 }
 
+/* Requests a proxy saw with an Authorization header (any path). */
+static int proxy_authed(const fx_proxy_t *p)
+{
+    json_t *log = fx_proxy_log(p);
+    int n = 0;
+    for (size_t i = 0; i < json_array_size(log); i++)
+        n += json_is_true(json_object_get(json_array_get(log, i), "auth"));
+    json_decref(log);
+    return n;
+}
+
+/* Credentials stay with their origin: a catalog page whose Link points at
+ * another host is refused (no request reaches it), and an upload Location
+ * on another host is followed without the target's credentials. A
+ * collector on another port records whatever arrives. */
+static void test_origins(void)
+{
+    ferry_run_t r = {0};
+    fx_registry_t *src = fx_registry_start_opts("basic", NULL);
+    fx_registry_t *dst = fx_registry_start_opts("basic", NULL);
+    fx_registry_t *other = registry();
+    fx_proxy_t *ps = src ? proxy(src) : NULL, *pd = dst ? proxy(dst) : NULL;
+    fx_proxy_t *collector = other ? proxy(other) : NULL;
+    json_t *img = src ? push(src, "lnk/app", "v1", "--layers 1") : NULL;
+    if (!ps || !pd || !collector || !img)
+        goto out;
+    char rule_text[600];
+    snprintf(rule_text, sizeof rule_text,
+             "{\"match\":\"^GET /v2/_catalog\",\"action\":\"answer\",\"count\":-1,"
+             "\"body\":{\"repositories\":[\"lnk/app\"]},"
+             "\"headers\":{\"Link\":\"<%s/v2/_catalog?n=1&last=lnk>; rel=\\\"next\\\"\"}}",
+             collector->url);
+    rule(ps, rule_text);
+    int before = test_failures;
+    char creds[200];
+    snprintf(creds, sizeof creds, "--src-creds %s:%s --dst-creds %s:%s", src->user, src->password,
+             dst->user, dst->password);
+    ferry(&r, "mirror %s %s %s %s", ps->host, pd->host, creds, insecure(ps->host, pd->host));
+    CHECK_INT(r.status, 1);
+    CHECK_CONTAINS(r.err, "points at another origin");
+    CHECK_INT(proxy_count(collector, NULL, NULL, NULL), 0);
+    CHECK(proxy_authed(ps) > 0); /* the source itself did get them */
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    /* An upload Location on another host: followed without credentials. */
+    proxy_reset(ps);
+    snprintf(rule_text, sizeof rule_text,
+             "{\"match\":\"^POST /v2/.+/blobs/uploads/\",\"action\":\"answer\",\"count\":-1,"
+             "\"status\":202,\"body\":\"\",\"headers\":{\"Location\":"
+             "\"%s/v2/lnk/app/blobs/uploads/stolen\",\"Docker-Upload-UUID\":\"stolen\"}}",
+             collector->url);
+    rule(pd, rule_text);
+    before = test_failures;
+    ferry(&r, "copy %s/lnk/app %s/fresh/app %s %s --retries 0", ps->host, pd->host, creds,
+          insecure(ps->host, pd->host));
+    CHECK_INT(r.status, 1);
+    CHECK(proxy_count(collector, NULL, "/stolen", NULL) > 0);
+    CHECK_INT(proxy_authed(collector), 0);
+    dump_if_failed(&r, before);
+out:
+    ferry_run_free(&r);
+    json_decref(img);
+    fx_proxy_stop(&ps);
+    fx_proxy_stop(&pd);
+    fx_proxy_stop(&collector);
+    fx_registry_stop(&src);
+    fx_registry_stop(&dst);
+    fx_registry_stop(&other);
+}
+
 /* A source blob whose bytes do not match its digest: that image fails with
  * a digest-mismatch reason, the others migrate, and the target holds nothing
  * unverified. */
@@ -1814,6 +1885,7 @@ static const subtest_t subtests[] = {
     {"cut", test_cut},         {"corrupt", test_corrupt}, {"interrupt", test_interrupt},
     {"overlap", test_overlap}, {"names", test_names},
     {"endless", test_endless}, {"late", test_late}, {"watch", test_watch},
+    {"origins", test_origins},
 };
 
 int main(int argc, char **argv)

@@ -137,8 +137,26 @@ static void test_url_resolve(void)
     free(long_url);
 }
 
+/* Credentials go only to the origin they were given for. */
+static void test_same_origin(void)
+{
+    CHECK(url_same_origin("https://reg.example/v2/", "https://reg.example/v2/_catalog?n=1"));
+    CHECK(url_same_origin("https://Reg.Example:443/v2/", "https://reg.example/x"));
+    CHECK(url_same_origin("http://127.0.0.1:5000/v2/", "http://127.0.0.1:5000/v2/a/blobs/uploads/u"));
+    CHECK(!url_same_origin("https://reg.example/v2/", "http://reg.example/v2/"));
+    CHECK(!url_same_origin("https://reg.example/v2/", "https://reg.example:8443/v2/"));
+    CHECK(!url_same_origin("https://reg.example/v2/", "https://evil.example/v2/"));
+    CHECK(!url_same_origin("http://127.0.0.1:5000/", "http://127.0.0.1:5001/"));
+    CHECK(!url_same_origin("https://reg.example.evil.example/", "https://reg.example/"));
+    CHECK(!url_same_origin("not a url", "https://reg.example/"));
+    CHECK(!url_same_origin(NULL, "https://reg.example/"));
+    CHECK(url_is_plain_http("HTTP://x/"));
+    CHECK(!url_is_plain_http("https://x/"));
+}
+
 int main(void)
 {
+    test_same_origin();
     test_link_next();
     test_link_hostile();
     test_url_resolve();
