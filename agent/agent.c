@@ -1,5 +1,6 @@
 /* agent — the worker engine: protocol on a DEALER socket, transfers on curl multi. */
 #include "agent/agent.h"
+#include "common/creds.h"
 
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -67,6 +68,7 @@ struct agent {
     reg_entry_t *regs; /* registry clients by endpoint */
     size_t n_regs;
     bool local;    /* in-process (inproc://): quieter logs */
+    char *auth_file; /* Docker config for tasks without credentials, NULL: the default */
     bool draining; /* stop requested */
     int64_t drain_deadline_ms;
 };
@@ -218,7 +220,20 @@ static reg_t *agent_reg(agent_t *a, const proto_endpoint_t *ep, ferry_err_t *err
     o.username = ep->username;
     o.password = ep->password;
     o.qps = ep->qps;
+    /* A task without credentials (--insecure-control sends none): the
+     * agent's own login for the host, from its Docker config. */
+    creds_t own = {0};
+    if (!ep->username && !a->local) {
+        char *path = a->auth_file ? strdup(a->auth_file) : creds_default_config_path();
+        ferry_err_t why;
+        if (path && creds_from_docker_config(path, ep->host, &own, &why) == 0 && own.username) {
+            o.username = own.username;
+            o.password = own.password;
+        }
+        free(path);
+    }
     reg_t *reg = reg_new(a->loop, &o, err);
+    creds_clear(&own);
     if (!reg) {
         OPENSSL_cleanse(key.data, key.len);
         fbuf_free(&key);
@@ -663,6 +678,7 @@ agent_t *agent_new(void *zmq_ctx, const agent_opts_t *opts, ferry_err_t *err)
     a->local = strncmp(opts->endpoint, "inproc://", 9) == 0;
     a->jobs = opts->jobs ? opts->jobs : 8;
     a->grace_ms = opts->grace_ms > 0 ? opts->grace_ms : 30000;
+    a->auth_file = opts->auth_file ? strdup(opts->auth_file) : NULL;
     a->xfer = opts->xfer;
     a->stop = opts->stop;
     a->backoff_ms = AGENT_BACKOFF_MIN_MS;
@@ -724,6 +740,7 @@ void agent_destroy(agent_t **self_p)
     agent_close_socket(a);
     http_loop_destroy(&a->loop);
     free(a->endpoint);
+    free(a->auth_file);
     free(a->server_public);
     free(a->public_key);
     if (a->secret_key) {

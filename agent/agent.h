@@ -24,6 +24,9 @@ typedef struct agent_opts {
     int grace_ms;                /* on stop: time to finish running tasks; 0 = 30 s */
     xfer_opts_t xfer;            /* transfer tuning */
     volatile sig_atomic_t *stop; /* set to non-zero to drain and stop (signal-safe) */
+    /* Docker config.json with registry logins for tasks that carry none (the
+     * coordinator's --insecure-control); NULL: the user's default one. */
+    const char *auth_file;
 } agent_opts_t;
 
 /* Creates an agent on zmq_ctx (borrowed). NULL on failure with err set. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -82,6 +83,49 @@ static const struct option common_options[] = {
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
 };
+
+/* An ipc:// socket authenticates its peers when only the user can reach
+ * it: its directory is the user's own and closed to others. */
+static bool cli_ipc_private(const char *endpoint)
+{
+    char *path = strdup(endpoint + strlen("ipc://"));
+    if (!path)
+        return false;
+    char *slash = strrchr(path, '/');
+    if (slash)
+        *slash = '\0';
+    struct stat st;
+    bool ok = slash && *path && stat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
+              st.st_uid == geteuid() && (st.st_mode & 077) == 0;
+    free(path);
+    return ok;
+}
+
+/* Every --listen authenticates its agents: CURVE, or an ipc:// socket in a
+ * private directory. --insecure-control lets any peer connect, and TASKs
+ * then carry no registry credentials (agents use their own). */
+static int cli_listen_check(cli_t *cli)
+{
+    const char *listen = cli->opts.listen;
+    bool ipc = strncmp(listen, "ipc://", 6) == 0;
+    if (cli->opts.server_key_file || strncmp(listen, "inproc://", 9) == 0)
+        return 0;
+    if (ipc && cli_ipc_private(listen))
+        return 0;
+    if (cli->insecure_control) {
+        cli->opts.insecure_control = true;
+        return 0;
+    }
+    if (ipc)
+        return usage_error("--listen %s: its directory must be yours and closed to others "
+                           "(chmod 700), or give --server-key and --allow-keys (CURVE)",
+                           listen);
+    return usage_error("--listen %s: agents must authenticate, or any local process gets the "
+                       "registries' credentials: give --server-key and --allow-keys (CURVE), an "
+                       "ipc:// socket in a directory only you can open, or --insecure-control "
+                       "(TASKs then carry no credentials: agents use their own --auth-file)",
+                       listen);
+}
 
 int usage_error(const char *fmt, ...)
 {
@@ -300,11 +344,9 @@ int cli_parse(cli_t *cli, int argc, char **argv, const cli_extra_t *extra)
     cli->opts.platforms = cli->platforms;
     cli->opts.n_platforms = (size_t)cli->n_platforms;
     if (cli->opts.listen) {
-        if (!proto_endpoint_is_local(cli->opts.listen) && !cli->opts.server_key_file &&
-            !cli->insecure_control)
-            return usage_error("--listen %s is not loopback: give --server-key and --allow-keys "
-                               "(CURVE), or --insecure-control to send credentials in the clear",
-                               cli->opts.listen);
+        int rc = cli_listen_check(cli);
+        if (rc)
+            return rc;
         if (cli->opts.server_key_file && !cli->opts.allow_keys_file)
             return usage_error("--server-key needs --allow-keys (the agents' public keys)");
     }

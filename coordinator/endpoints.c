@@ -82,7 +82,7 @@ void endpoints_free(run_ep_t *e)
     }
 }
 
-int endpoints_fill(proto_endpoint_t *out, const run_ep_t *e, int agents)
+int endpoints_fill(proto_endpoint_t *out, const run_ep_t *e, int agents, bool with_creds)
 {
     int rc = proto_str_set(&out->host, e->host);
     out->plain_http = e->plain_http;
@@ -93,9 +93,9 @@ int endpoints_fill(proto_endpoint_t *out, const run_ep_t *e, int agents)
     }
     if (rc == 0 && e->ca_pem)
         rc = proto_str_set(&out->ca_pem, e->ca_pem);
-    if (rc == 0 && e->username)
+    if (rc == 0 && with_creds && e->username)
         rc = proto_str_set(&out->username, e->username);
-    if (rc == 0 && e->password)
+    if (rc == 0 && with_creds && e->password)
         rc = proto_str_set(&out->password, e->password);
     return rc;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -79,7 +80,9 @@ void cli_usage(FILE *out)
         "      --agents N              remote agents to wait for before starting (default 1)\n"
         "      --server-key FILE       coordinator key pair: CURVE for remote agents\n"
         "      --allow-keys FILE       agent public keys admitted (one per line)\n"
-        "      --insecure-control      allow --listen off loopback without CURVE\n"
+        "      --insecure-control      allow --listen without authenticating agents (CURVE or\n"
+        "                              a private ipc:// socket); TASKs then carry no registry\n"
+        "                              credentials: agents use their own --auth-file\n"
         "      --heartbeat-ms N        agent liveness interval: an agent silent for 3 of\n"
         "                              them is lost and its tasks requeued (default 1000)\n"
         "      --journal FILE          record finished work; a re-run resumes from it and\n"
@@ -363,20 +366,10 @@ static int cmd_keygen(int argc, char **argv)
     }
     if (!file || file[0] == '-')
         return usage_error("usage: ferry keygen [--force] FILE");
-    char pubpath[4096];
-    int n = snprintf(pubpath, sizeof pubpath, "%s.pub", file);
-    if (n < 0 || (size_t)n >= sizeof pubpath)
-        return usage_error("keygen: %s: path too long", file);
-    struct stat st;
-    if (!force && (lstat(file, &st) == 0 || lstat(pubpath, &st) == 0))
-        return usage_error("keygen: %s or %s exists: keeping it (--force replaces the pair)", file,
-                           pubpath);
     char pub[41];
     ferry_err_t err;
-    if (proto_keygen_files(file, pub, &err) < 0) {
-        fprintf(stderr, "ferry: %s\n", err.message);
-        return 2;
-    }
+    if (proto_keygen_files(file, force, pub, &err) < 0)
+        return usage_error("keygen: %s", err.message);
     printf("%s\n", pub);
     return 0;
 }
@@ -412,6 +405,8 @@ static int run_command(int argc, char **argv)
 int main(int argc, char **argv)
 {
     log_init("ferry");
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core); /* a core file would hold registry credentials */
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);

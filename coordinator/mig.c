@@ -227,9 +227,10 @@ static int cb_fill_task(void *ud, uint64_t task_id, proto_task_t *out)
     out->kind = t->kind;
     out->size = t->size;
     out->attempt = t->attempt;
-    int rc = endpoints_fill(&out->source, &m->eps[t->src_ep], m->agents);
+    bool creds = !m->opts.insecure_control;
+    int rc = endpoints_fill(&out->source, &m->eps[t->src_ep], m->agents, creds);
     if (rc == 0)
-        rc = endpoints_fill(&out->target, &m->eps[t->dst_ep], m->agents);
+        rc = endpoints_fill(&out->target, &m->eps[t->dst_ep], m->agents, creds);
     if (rc == 0)
         rc = proto_str_set(&out->source_repo, t->src_repo);
     if (rc == 0)
@@ -509,6 +510,10 @@ static int transfer_open(mig_t *m, transfer_t *x)
     } else {
         snprintf(x->endpoint, sizeof x->endpoint, "inproc://ferry-%d", (int)getpid());
     }
+    if (m->opts.insecure_control)
+        log_warn("--insecure-control: agents on %s are not authenticated; TASKs carry no registry "
+                 "credentials, agents use their own (--auth-file)",
+                 x->endpoint);
     dopts.endpoint = x->endpoint;
     dispatch_cb_t cb = {cb_fill_task, cb_result, cb_progress, cb_lost, NULL, m};
     x->d = dispatch_new(x->ctx, &dopts, &cb, &err);

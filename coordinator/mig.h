@@ -65,6 +65,7 @@ typedef struct mig_opts {
     const char *status_file;     /* JSON status for `ferry status`, rewritten while running */
     const char *run_key;         /* identifies the migration in the journal */
     bool strict;                 /* verify: tags only at the target are differences */
+    bool insecure_control;       /* --listen without authentication: TASKs carry no credentials */
     const mig_only_t *only;      /* a pass for push events, NULL for a whole pass */
     bool pass_summary;           /* --watch: one summary line, no banner */
     /* --watch: called with the run's figures as the metrics file gets them */

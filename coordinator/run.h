@@ -177,8 +177,9 @@ struct mig {
 /* Frees what an endpoint holds, wiping its password. */
 void endpoints_free(run_ep_t *e);
 /* The endpoint as a TASK carries it: --qps is per registry, so the agents
- * working at once share it. 0 or FERRY_ENOMEM. */
-int endpoints_fill(proto_endpoint_t *out, const run_ep_t *e, int agents);
+ * working at once share it; credentials only when with_creds (never to
+ * agents that did not authenticate). 0 or FERRY_ENOMEM. */
+int endpoints_fill(proto_endpoint_t *out, const run_ep_t *e, int agents, bool with_creds);
 /* "host/repo", "host/repo:tag" or "host/repo@digest" into out (at least
  * RUN_REF_TEXT_MAX bytes). */
 void run_ref_text(char *out, size_t size, const mig_t *m, int ep, const char *repo,

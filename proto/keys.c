@@ -541,17 +541,22 @@ bool proto_endpoint_is_local(const char *endpoint)
     return false;
 }
 
-int proto_keygen_files(const char *path, char public_z85[41], ferry_err_t *err)
+int proto_keygen_files(const char *path, bool force, char public_z85[41], ferry_err_t *err)
 {
+    char pub_path[4096];
+    int n = snprintf(pub_path, sizeof pub_path, "%s.pub", path);
+    if (n < 0 || (size_t)n >= sizeof pub_path)
+        return ferry_err_set(err, FERRY_EINVAL, "key file path too long");
+    struct stat st;
+    if (!force && (lstat(path, &st) == 0 || lstat(pub_path, &st) == 0))
+        return ferry_err_set(err, FERRY_EEXIST,
+                             "%s or %s exists: keeping it (--force replaces the pair)", path,
+                             pub_path);
     char secret_z85[41];
     if (proto_keygen(public_z85, secret_z85) < 0)
         return ferry_err_set(err, FERRY_EUNSUPPORTED,
                              "cannot generate a key pair (libzmq built without CURVE?)");
-    char pub_path[4096];
-    int n = snprintf(pub_path, sizeof pub_path, "%s.pub", path);
-    int rc = n < 0 || (size_t)n >= sizeof pub_path
-                 ? ferry_err_set(err, FERRY_EINVAL, "key file path too long")
-                 : proto_key_write(path, public_z85, secret_z85, err);
+    int rc = proto_key_write(path, public_z85, secret_z85, err);
     if (rc == 0)
         rc = proto_key_write(pub_path, public_z85, NULL, err);
     OPENSSL_cleanse(secret_z85, sizeof secret_z85);

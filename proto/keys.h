@@ -17,8 +17,9 @@
 int proto_keygen(char public_z85[41], char secret_z85[41]);
 
 /* Generates a key pair and writes it to path (mode 0600) and its public key
- * to path.pub, for `keygen` commands. The public key goes to public_z85. */
-int proto_keygen_files(const char *path, char public_z85[41], ferry_err_t *err);
+ * to path.pub, for `keygen` commands. The public key goes to public_z85.
+ * An existing path or path.pub is kept (FERRY_EEXIST) unless force. */
+int proto_keygen_files(const char *path, bool force, char public_z85[41], ferry_err_t *err);
 
 /* Writes a key file (format in PROTOCOL.md) atomically with mode 0600:
  * the public key, and the secret key unless secret_z85 is NULL. Both keys

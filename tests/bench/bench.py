@@ -524,7 +524,7 @@ class Bench:
                              "--log-level", "warn"], self.logpath(key + "-agent"))
         logf = self.logpath(key)
         argv = [self.ferry] + argv_tail + ["--listen", endpoint, "--agents", "1",
-                                           "--progress", "none"]
+                                           "--insecure-control", "--progress", "none"]
         secs, rc, peak = run_timed(argv, logf, rss=True)
         agent_peak = vm_hwm_kib(agent.pid)
         PROCS.stop(agent)

@@ -341,7 +341,7 @@ if have buildah && have podman && [ -x /usr/sbin/runc ]; then
             done
             local port=$((40000 + $$ % 20000))
             timeout 120 "$ferry_exe" mirror "$src" "$dst" --insecure "$src" --insecure "$dst" --listen "tcp://127.0.0.1:$port" \
-                --agents 1 --progress none >"$work/mig/ferry.out" 2>"$work/mig/ferry.err" &
+                --agents 1 --insecure-control --progress none >"$work/mig/ferry.out" 2>"$work/mig/ferry.err" &
             local ferry_pid=$!
             local ctr
             ctr=$(podman "${store[@]}" --runtime /usr/sbin/runc run -d --network host "${run_env[@]}" "$image" \

@@ -35,9 +35,11 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include "e2e.h"
 #include "fixture.h"
+#include "proto/proto.h"
 #include "testlib.h"
 
 #ifndef FERRY_BIN
@@ -853,7 +855,7 @@ static void agents_run(fx_registry_t *src, fx_registry_t *dst, fx_proxy_t *p, co
     snprintf(report, sizeof report, "%s/agents-%s.json", workdir, fault);
     if (ferry_bg(&coord,
                  "mirror %s %s/%s %s --listen %s --agents 2 --heartbeat-ms %d --retries 5 "
-                 "--report '%s'",
+                 "--report '%s' --insecure-control",
                  src->host, p->host, prefix, insecure(src->host, p->host), endpoint, HEARTBEAT_MS,
                  report) < 0)
         goto out;
@@ -1038,7 +1040,7 @@ static void security_in_netns(void)
     int before = test_failures;
     ferry(&r, "mirror %s %s %s --listen %s --agents 1", src->host, dst->host, creds, endpoint);
     CHECK_INT(r.status, 2);
-    CHECK_CONTAINS(r.err, "is not loopback");
+    CHECK_CONTAINS(r.err, "agents must authenticate");
     CHECK(!strstr(r.err, src->password));
     dump_if_failed(&r, before);
     ferry_run_free(&r);
@@ -1429,7 +1431,8 @@ static void test_late(void)
     snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", free_port("127.0.0.1"));
     snprintf(report, sizeof report, "%s/late.json", workdir);
     int before = test_failures;
-    if (ferry_bg(&r, "mirror %s %s %s --listen %s --agents 1 --report '%s'", src->host, dst->host,
+    if (ferry_bg(&r, "mirror %s %s %s --listen %s --agents 1 --insecure-control --report '%s'",
+                 src->host, dst->host,
                  insecure(src->host, dst->host), endpoint, report) < 0)
         goto out;
     sleep_ms(2000);
@@ -1635,6 +1638,96 @@ out:
     fx_registry_stop(&src);
     fx_registry_stop(&dst);
     fx_registry_stop(&other);
+}
+
+/* A local process that connects to an unauthenticated --listen: without
+ * --insecure-control the coordinator will not listen so; with it, a raw
+ * DEALER that says HELLO gets TASKs that carry no credential. */
+static void test_peer(void)
+{
+    ferry_run_t r = {0};
+    fx_registry_t *src = fx_registry_start("basic", 0), *dst = fx_registry_start("basic", 0);
+    json_t *img = src ? push(src, "peer/app", "v1", "--layers 2") : NULL;
+    void *ctx = zmq_ctx_new(), *sock = NULL;
+    if (!src || !dst || !img || !ctx)
+        goto out;
+    char creds[768], endpoint[64];
+    snprintf(creds, sizeof creds, "--src-creds '%s:%s' --dst-creds '%s:%s' %s", src->user,
+             src->password, dst->user, dst->password, insecure(src->host, dst->host));
+    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", free_port("127.0.0.1"));
+    int before = test_failures;
+    ferry(&r, "mirror %s %s %s --listen %s --agents 1", src->host, dst->host, creds, endpoint);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "agents must authenticate");
+    ferry_run_free(&r);
+    if (ferry_bg(&r, "mirror %s %s %s --listen %s --agents 1 --insecure-control", src->host,
+                 dst->host, creds, endpoint) < 0)
+        goto out;
+    sock = zmq_socket(ctx, ZMQ_DEALER);
+    CHECK(sock && zmq_connect(sock, endpoint) == 0);
+    proto_msg_t *hello = proto_msg_new(PROTO_HELLO);
+    ferry_err_t err;
+    CHECK(hello && proto_str_set(&hello->hello.agent_id, "raw-peer") == 0 &&
+          proto_str_set(&hello->hello.version, "0") == 0);
+    if (hello)
+        hello->hello.capacity = 4;
+    int tasks = 0, secrets = 0;
+    for (int64_t t0 = now_ms(); now_ms() - t0 < 15000 && tasks < 2;) {
+        if (hello && proto_send(sock, NULL, 0, hello, &err) == 0)
+            proto_msg_destroy(&hello); /* said once */
+        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
+        zmq_poll(&item, 1, 200);
+        proto_msg_t *msg = NULL;
+        while (proto_recv(sock, false, &msg, NULL, NULL, &err) == 0) {
+            if (msg->command == PROTO_TASK) {
+                tasks++;
+                secrets += msg->task.source.password != NULL || msg->task.target.password != NULL ||
+                           msg->task.source.username != NULL || msg->task.target.username != NULL;
+            }
+            proto_msg_destroy(&msg);
+        }
+    }
+    proto_msg_destroy(&hello);
+    CHECK(tasks >= 1);
+    CHECK_INT(secrets, 0);
+    kill(r.pid, SIGINT);
+    ferry_finish(&r, 40000);
+    CHECK_CONTAINS(r.err, "TASKs carry no registry credentials");
+    CHECK(!strstr(r.err, src->password) && !strstr(r.err, dst->password));
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    /* An ipc:// socket authenticates by its directory: open to others, no;
+     * the user's own (0700), yes, and a real agent does the work. */
+    char open_dir[400], closed_dir[400];
+    snprintf(open_dir, sizeof open_dir, "%s/ipc-open", workdir);
+    snprintf(closed_dir, sizeof closed_dir, "%s/ipc-closed", workdir);
+    mkdir(open_dir, 0755);
+    chmod(open_dir, 0755);
+    mkdir(closed_dir, 0700);
+    before = test_failures;
+    ferry(&r, "mirror %s %s %s --listen ipc://%s/ferry.sock --agents 1", src->host, dst->host,
+          creds, open_dir);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "its directory must be yours");
+    ferry_run_free(&r);
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/ferry.sock", closed_dir);
+    pid_t agent = agent_start(endpoint, "ipc-agent", NULL);
+    CHECK_INT(ferry(&r, "mirror %s %s %s --listen %s --agents 1", src->host, dst->host, creds,
+                    endpoint),
+              0);
+    check_finished(&r, 0, 0, 0);
+    agent_stop(agent, "ipc-agent");
+    dump_if_failed(&r, before);
+out:
+    if (sock)
+        zmq_close(sock);
+    if (ctx)
+        zmq_ctx_term(ctx);
+    ferry_run_free(&r);
+    json_decref(img);
+    fx_registry_stop(&src);
+    fx_registry_stop(&dst);
 }
 
 /* A source blob whose bytes do not match its digest: that image fails with
@@ -1885,7 +1978,7 @@ static const subtest_t subtests[] = {
     {"cut", test_cut},         {"corrupt", test_corrupt}, {"interrupt", test_interrupt},
     {"overlap", test_overlap}, {"names", test_names},
     {"endless", test_endless}, {"late", test_late}, {"watch", test_watch},
-    {"origins", test_origins},
+    {"origins", test_origins}, {"peer", test_peer},
 };
 
 int main(int argc, char **argv)
