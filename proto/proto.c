@@ -8,6 +8,7 @@
  * Both the decoder and the encoder end in proto_validate, so what one side
  * may send is exactly what the other accepts. */
 #include "proto/proto.h"
+#include "common/ref.h"
 
 #include "common/digest.h"
 
@@ -410,6 +411,15 @@ static int validate_task(const proto_task_t *m, ferry_err_t *err)
         (rc = check_str("mount_from", m->mount_from, m->kind == PROTO_KIND_MOUNT_BLOB, 1, MAX_REPO,
                         STR_TEXT, err)) < 0)
         return rc;
+    /* Names go into URLs: the distribution spec's grammar, not just text. */
+    ferry_err_t why;
+    const char *const repos[] = {m->source_repo, m->target_repo, m->mount_from};
+    const char *const names[] = {"source_repo", "target_repo", "mount_from"};
+    for (int i = 0; i < 3; i++)
+        if (repos[i] && ref_validate_repository(repos[i], &why) < 0)
+            return ferry_err_set(err, FERRY_EPROTO, "field '%s': %s", names[i], why.message);
+    if (m->tag && ref_validate_tag(m->tag, &why) < 0)
+        return ferry_err_set(err, FERRY_EPROTO, "field 'tag': %s", why.message);
     if (m->manifest && (m->manifest_len == 0 || m->manifest_len > PROTO_MAX_MANIFEST))
         return ferry_err_set(err, FERRY_EPROTO, "field 'manifest' is %zu bytes, must be 1 to %d",
                              m->manifest_len, PROTO_MAX_MANIFEST);

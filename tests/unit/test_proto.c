@@ -1075,6 +1075,32 @@ static void test_endpoint_is_local(void)
     CHECK(!proto_endpoint_is_local(NULL));
 }
 
+/* Names in a TASK go into URLs: a peer's traversal or a tag with a slash
+ * is refused by the codec, not merely carried as text. */
+static void test_task_names(void)
+{
+    const char *bad[][2] = {
+        {"source_repo", "x/../../victim"}, {"target_repo", "a//b"}, {"target_repo", "Upper/case"},
+        {"mount_from", "../x"},           {"tag", "v1/../../prod"}, {"tag", "-x"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        proto_msg_t *msg = sample_task(PROTO_KIND_MOUNT_BLOB, true);
+        char **field = strcmp(bad[i][0], "source_repo") == 0   ? &msg->task.source_repo
+                       : strcmp(bad[i][0], "target_repo") == 0 ? &msg->task.target_repo
+                       : strcmp(bad[i][0], "mount_from") == 0  ? &msg->task.mount_from
+                                                               : &msg->task.tag;
+        CHECK_INT(proto_str_set(field, bad[i][1]), 0);
+        ferry_err_t err;
+        CHECK_INT(proto_validate(msg, &err), FERRY_EPROTO);
+        CHECK_CONTAINS(err.message, bad[i][0]);
+        fbuf_t body;
+        fbuf_init(&body, PROTO_MAX_BODY);
+        CHECK_INT(proto_encode(msg, &body, &err), FERRY_EPROTO);
+        fbuf_free(&body);
+        proto_msg_destroy(&msg);
+    }
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/ferry-proto-XXXXXX");
@@ -1086,6 +1112,7 @@ int main(void)
     test_roundtrip_others();
     test_encode_refuses();
     test_hostile_fields();
+    test_task_names();
     test_task_manifest();
     test_hostile_structure();
     test_sockets();
