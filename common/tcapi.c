@@ -38,6 +38,7 @@ struct tcapi {
     char *host;               /* host[:port] of the endpoint, sent and signed as Host */
     char *secret_id;          /* shown in messages */
     char *secret_key;         /* never shown; wiped on destroy */
+    char *session_token;      /* X-TC-Token of temporary keys, or NULL; wiped on destroy */
     char *region;             /* X-TC-Region */
     char *side;               /* "ccr" or "tcr", for messages */
     char *ca_file;            /* CA bundle or NULL */
@@ -234,9 +235,11 @@ tcapi_t *tcapi_new(const tcapi_opts_t *opts, ferry_err_t *err)
     api->region = tcapi_strdup(opts->region);
     api->side = tcapi_strdup(side);
     api->ca_file = opts->ca_file ? tcapi_strdup(opts->ca_file) : NULL;
+    api->session_token = opts->session_token ? tcapi_strdup(opts->session_token) : NULL;
     api->curl = curl_easy_init();
     if (!api->secret_id || !api->secret_key || !api->region || !api->side ||
-        (opts->ca_file && !api->ca_file) || !api->curl) {
+        (opts->ca_file && !api->ca_file) || (opts->session_token && !api->session_token) ||
+        !api->curl) {
         rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
         goto out;
     }
@@ -265,6 +268,10 @@ void tcapi_destroy(tcapi_t **self_p)
     if (api->secret_key) {
         memset(api->secret_key, 0, strlen(api->secret_key));
         free(api->secret_key);
+    }
+    if (api->session_token) {
+        memset(api->session_token, 0, strlen(api->session_token));
+        free(api->session_token);
     }
     free(api->url);
     free(api->host);
@@ -366,6 +373,17 @@ static int tcapi_post(tcapi_t *api, const char *action, const char *body, size_t
         goto out;
     }
     headers = h;
+    if (api->session_token) {
+        /* Temporary keys (STS, a CVM role) are signed as usual and carry
+         * their session token. */
+        fbuf_reset(&line);
+        if ((rc = fbuf_printf(&line, "X-TC-Token: %s", api->session_token)) < 0 ||
+            !(h = curl_slist_append(headers, line.data))) {
+            rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+            goto out;
+        }
+        headers = h;
+    }
 
     CURL *c = api->curl;
     curl_easy_reset(c);
@@ -426,9 +444,19 @@ static int tcapi_map_code(const char *code)
         return FERRY_ENOTFOUND;
     if (strstr(code, "ResourceConflict"))
         return FERRY_EEXIST;
-    if (strncmp(code, "InternalError", 13) == 0 || strncmp(code, "RequestLimitExceeded", 20) == 0)
+    if (strncmp(code, "InternalError", 13) == 0 || strncmp(code, "RequestLimitExceeded", 20) == 0 ||
+        strncmp(code, "ResourceUnavailable", 19) == 0)
         return FERRY_ERETRY;
     return FERRY_EINVAL;
+}
+
+/* An answer worth asking again: the service was busy or failed inside
+ * (InternalError*, but not a conflict), rate-limited, or unavailable. */
+static bool tcapi_transient(const char *code)
+{
+    return (strncmp(code, "InternalError", 13) == 0 && !strstr(code, "ResourceConflict")) ||
+           strncmp(code, "RequestLimitExceeded", 20) == 0 ||
+           strncmp(code, "ResourceUnavailable", 19) == 0;
 }
 
 /* Like tcapi_call; also copies the API error code (or "") into code_out
@@ -527,8 +555,8 @@ static int tcapi_call_code(tcapi_t *api, const char *action, json_t *request, js
         }
         if (code_out)
             snprintf(code_out, TCAPI_CODE_MAX, "%s", code);
-        if (strncmp(code, "RequestLimitExceeded", 20) == 0 && !last) {
-            tcapi_backoff(api, attempt);
+        if (tcapi_transient(code) && !last) {
+            tcapi_backoff(api, attempt); /* and signed again, with a new timestamp */
             continue;
         }
         int ferry_code = tcapi_map_code(code);
@@ -538,7 +566,7 @@ static int tcapi_call_code(tcapi_t *api, const char *action, json_t *request, js
                                "(RequestId %s)",
                                api->side, api->secret_id, api->region, action, code, message,
                                request_id);
-        else if (strncmp(code, "RequestLimitExceeded", 20) == 0)
+        else if (tcapi_transient(code))
             rc = ferry_err_set(err, FERRY_ERETRY,
                                "%s API %s: %s: %s (RequestId %s), after %d attempts", api->side,
                                action, code, message, request_id, attempt + 1);
@@ -760,6 +788,14 @@ int tcapi_personal_repositories(tcapi_t *api, char ***repos_out, size_t *n_out, 
     static const tcapi_pager_t pager = {"DescribeRepositoryOwnerPersonal", "Data", "TotalCount",
                                         "RepoInfo", false};
     return tcapi_list_names(api, &pager, json_object(), "RepoName", true, repos_out, n_out, err);
+}
+
+int tcapi_personal_public(tcapi_t *api, char ***repos_out, size_t *n_out, ferry_err_t *err)
+{
+    static const tcapi_pager_t pager = {"DescribeRepositoryFilterPersonal", "Data", "TotalCount",
+                                        "RepoInfo", false};
+    return tcapi_list_names(api, &pager, json_pack("{s:i}", "Public", 1), "RepoName", true,
+                            repos_out, n_out, err);
 }
 
 /* Days from 1970-01-01 to a civil date (H. Hinnant's algorithm). */
@@ -1130,7 +1166,7 @@ static int tcapi_match_namespace(void *ctx, json_t *item, ferry_err_t *err)
 }
 
 int tcapi_create_namespace(tcapi_t *api, const char *registry_id, const char *name,
-                           ferry_err_t *err)
+                           bool is_public, ferry_err_t *err)
 {
     char code[TCAPI_CODE_MAX];
     json_t *request = NULL, *response = NULL, *lookup = NULL;
@@ -1145,7 +1181,8 @@ int tcapi_create_namespace(tcapi_t *api, const char *registry_id, const char *na
                              "[a-z0-9._-], no leading, trailing or doubled separator",
                              name ? name : "");
     request =
-        json_pack("{s:s,s:s,s:b}", "RegistryId", registry_id, "NamespaceName", name, "IsPublic", 0);
+        json_pack("{s:s,s:s,s:b}", "RegistryId", registry_id, "NamespaceName", name, "IsPublic",
+                  is_public);
     if (!request) {
         rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory");
         goto out;

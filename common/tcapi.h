@@ -25,6 +25,7 @@ typedef struct tcapi_opts {
     const char *endpoint;   /* "http[s]://host[:port][/]"; NULL = https://tcr.tencentcloudapi.com */
     const char *secret_id;  /* API SecretId, required */
     const char *secret_key; /* API SecretKey, required, never shown */
+    const char *session_token; /* STS or CVM role session token (X-TC-Token), or NULL */
     const char *region;     /* X-TC-Region, e.g. "ap-guangzhou", required */
     const char *side;       /* "ccr" or "tcr", names the account in messages; NULL = "tcr" */
     const char *ca_file;    /* CA bundle for https; NULL = system default */
@@ -43,9 +44,11 @@ void tcapi_destroy(tcapi_t **self_p);
 /* Calls `action` with a JSON request object (borrowed; NULL sends {}). On
  * success *response_out is the Response object (new reference, the caller
  * decrefs). Errors, read from Response.Error.Code whatever the HTTP status:
- *  - RequestLimitExceeded*: retried with exponential backoff up to
- *    max_retries times, then FERRY_ERETRY; transport failures (connect,
- *    timeout, HTTP 5xx without an API answer) likewise;
+ *  - transient answers, InternalError* (not *ResourceConflict),
+ *    RequestLimitExceeded* and ResourceUnavailable*: retried with
+ *    exponential backoff and jitter up to max_retries times, signed anew
+ *    each time, then FERRY_ERETRY; transport failures (connect, timeout,
+ *    HTTP 5xx without an API answer) likewise;
  *  - AuthFailure.* and UnauthorizedOperation*: FERRY_EAUTH, the message names
  *    the side, region and SecretId (never the key) and the code;
  *  - ResourceNotFound*: FERRY_ENOTFOUND; InternalError*: FERRY_ERETRY, except
@@ -79,6 +82,10 @@ int tcapi_personal_namespaces(tcapi_t *api, char ***names_out, size_t *n_out, fe
  * as "ns/repo", sorted and without duplicates. FERRY_EPROTO when the API
  * returns a name that is not exactly namespace/repo. */
 int tcapi_personal_repositories(tcapi_t *api, char ***repos_out, size_t *n_out, ferry_err_t *err);
+
+/* Lists the account's public repositories (DescribeRepositoryFilterPersonal
+ * with Public 1) as "ns/repo", sorted and without duplicates. */
+int tcapi_personal_public(tcapi_t *api, char ***repos_out, size_t *n_out, ferry_err_t *err);
 
 /* Lists every tag of one repository "ns/repo" (DescribeImagePersonal),
  * sorted by name without duplicates; free with tcapi_tags_free. */
@@ -127,12 +134,12 @@ void tcapi_instance_clear(tcapi_instance_t *i);
 int tcapi_namespaces(tcapi_t *api, const char *registry_id, char ***names_out, size_t *n_out,
                      ferry_err_t *err);
 
-/* Creates a private namespace. A name breaking the TCR rules (2-30 of
+/* Creates a namespace, public or private. A name breaking the TCR rules (2-30 of
  * [a-z0-9._-], no leading, trailing or doubled separator) is FERRY_EINVAL
  * without a call. "Already exists" (*.ErrorTcrResourceConflict) counts as
  * success once DescribeNamespaces confirms the namespace is there. */
 int tcapi_create_namespace(tcapi_t *api, const char *registry_id, const char *name,
-                           ferry_err_t *err);
+                           bool is_public, ferry_err_t *err);
 
 /* Creates a temporary (one hour) registry login (CreateInstanceToken). On
  * success *username_out and *password_out are owned by the caller; the

@@ -160,6 +160,65 @@ static int check_readable(const char *path, const char *flag)
 /* Parses the common options; positional arguments stay in argv[optind..]. */
 volatile sig_atomic_t cli_stop_requested;
 
+int cli_secret(const char *flag, const char *arg, char **out)
+{
+    *out = NULL;
+    if (strcmp(arg, "-") != 0 && arg[0] != '@') {
+        *out = strdup(arg);
+        return *out ? 0 : usage_error("out of memory");
+    }
+    FILE *f = strcmp(arg, "-") == 0 ? stdin : fopen(arg + 1, "r");
+    if (!f)
+        return usage_error("%s %s: cannot read it: %s", flag, arg, strerror(errno));
+    char line[CLI_SECRET_MAX + 2];
+    bool ok = fgets(line, sizeof line, f) != NULL;
+    if (f != stdin)
+        fclose(f);
+    size_t len = ok ? strcspn(line, "\r\n") : 0;
+    int rc = 0;
+    if (!ok || len == 0)
+        rc = usage_error("%s %s: no value in it", flag, arg);
+    else if (len > CLI_SECRET_MAX)
+        rc = usage_error("%s %s: longer than %d bytes", flag, arg, CLI_SECRET_MAX);
+    else if (!(*out = strndup(line, len)))
+        rc = usage_error("out of memory");
+    explicit_bzero(line, sizeof line);
+    return rc;
+}
+
+/* USER:PASS for a registry from a flag's value (or @FILE, or - for stdin). */
+static int cli_creds(const char *flag, const char *arg, creds_t *out)
+{
+    char *text = NULL;
+    int rc = cli_secret(flag, arg, &text);
+    ferry_err_t err;
+    creds_clear(out);
+    if (rc == 0 && creds_parse_userpass(text, out, &err) < 0)
+        rc = usage_error("%s: %s", flag, err.message);
+    if (text) {
+        explicit_bzero(text, strlen(text));
+        free(text);
+    }
+    return rc;
+}
+
+/* FERRY_SRC_CREDS and FERRY_DST_CREDS: the flags' values from the
+ * environment (the flags win); not on any command line. */
+static int cli_creds_env(cli_t *cli)
+{
+    const char *names[] = {"FERRY_SRC_CREDS", "FERRY_DST_CREDS"};
+    creds_t *slots[] = {&cli->src_creds, &cli->dst_creds};
+    for (int i = 0; i < 2; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v && !slots[i]->username) {
+            int rc = cli_creds(names[i], v, slots[i]);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
 int cli_parse(cli_t *cli, int argc, char **argv, const cli_extra_t *extra)
 {
     long v = 0;
@@ -188,15 +247,13 @@ int cli_parse(cli_t *cli, int argc, char **argv, const cli_extra_t *extra)
         }
         switch (c) {
         case OPT_SRC_CREDS:
-            creds_clear(&cli->src_creds);
-            if (creds_parse_userpass(optarg, &cli->src_creds, &err) < 0)
-                return usage_error("--src-creds: %s", err.message);
+        case OPT_DST_CREDS: {
+            int rc = cli_creds(c == OPT_SRC_CREDS ? "--src-creds" : "--dst-creds", optarg,
+                               c == OPT_SRC_CREDS ? &cli->src_creds : &cli->dst_creds);
+            if (rc)
+                return rc;
             break;
-        case OPT_DST_CREDS:
-            creds_clear(&cli->dst_creds);
-            if (creds_parse_userpass(optarg, &cli->dst_creds, &err) < 0)
-                return usage_error("--dst-creds: %s", err.message);
-            break;
+        }
         case OPT_AUTH_FILE:
             if (check_readable(optarg, "--auth-file"))
                 return 2;
@@ -341,6 +398,9 @@ int cli_parse(cli_t *cli, int argc, char **argv, const cli_extra_t *extra)
             return usage_error("unknown option");
         }
     }
+    int env_rc = cli_creds_env(cli);
+    if (env_rc)
+        return env_rc;
     cli->opts.platforms = cli->platforms;
     cli->opts.n_platforms = (size_t)cli->n_platforms;
     if (cli->opts.listen) {

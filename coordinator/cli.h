@@ -49,6 +49,15 @@ extern volatile sig_atomic_t cli_stop_requested;
 void cli_usage(FILE *out);
 /* Prints "ferry: <message> (see ferry --help)" and returns 2. */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Longest secret read from a file or standard input. */
+#define CLI_SECRET_MAX 4096
+
+/* A secret flag's value: the text itself, @FILE (its first line), or - (a
+ * line of standard input), so that it need not sit in argv where any local
+ * process can read it. *out is new (the caller wipes and frees it). 0, or
+ * 2 after a usage message naming the flag. */
+int cli_secret(const char *flag, const char *arg, char **out);
 /* Parses a whole number within [min, max]; 0, or 2 after a usage error. */
 int parse_long(const char *text, const char *flag, long min, long max, long *out);
 /* Parses the common options (and extra ones); positional arguments stay at

@@ -10,7 +10,6 @@
 
 #include "common/log.h"
 #include "coordinator/cli.h"
-#include "coordinator/rules.h"
 
 #define COMPAT_ARGS_MAX 64 /* ferry's translated command line at most */
 
@@ -31,7 +30,7 @@ typedef struct compat_flag {
 static const compat_flag_t compat_flags[] = {
     {"ccrToTcr", true, CK_SPECIAL, NULL},
     {"ruleFile", false, CK_SPECIAL, NULL},
-    {"secretFile", false, CK_SPECIAL, NULL},
+    {"secretFile", false, CK_SPECIAL, NULL},  /* ccr mode: --secret-file */
     {"tag-exist-overridden", true, CK_SPECIAL, NULL},
     {"log-format", false, CK_SPECIAL, NULL},
     {"log-output-paths", false, CK_SPECIAL, NULL},
@@ -158,23 +157,6 @@ static int compat_flag(compat_state_t *s, int argc, char **argv, int *i)
     }
 }
 
-/* --secretFile's keys become ccr2tcr's key options (in this process's
- * memory only: never on a command line another process can read). */
-static int compat_keys(compat_state_t *s, api_keys_t *keys)
-{
-    ferry_err_t err;
-    if (api_keys_load_yaml(keys, s->secret_file, &err) < 0)
-        return usage_error("--secretFile: %s", err.message);
-    int rc = 0;
-    if (keys->ccr_id)
-        rc = compat_push(s, "--ccrSecretId", keys->ccr_id) ||
-             compat_push(s, "--ccrSecretKey", keys->ccr_key);
-    if (!rc && keys->tcr_id)
-        rc = compat_push(s, "--tcrSecretId", keys->tcr_id) ||
-             compat_push(s, "--tcrSecretKey", keys->tcr_key);
-    return rc ? 2 : 0;
-}
-
 static void compat_usage(void)
 {
     printf("Usage: ferry image-transfer --ruleFile=RULES.yaml --securityFile=SECURITY.yaml [flags]\n"
@@ -185,7 +167,8 @@ static void compat_usage(void)
            "the ccr mode `ferry ccr2tcr`. --ccrRegion/--tcrRegion, --ccrTagNums, --routines,\n"
            "--retry, --qps (which ferry honours), --tag-exist-overridden=false (--no-overwrite),\n"
            "--log-level and --log-format=json map to ferry's options; --registry and --ns are\n"
-           "refused; the other --log-* flags have no effect and say so.\n"
+           "refused; the other --log-* flags have no effect and say so. After --, ferry's own\n"
+           "options (ferry --help) follow as they are.\n"
            "Unlike image-transfer, ferry exits 1 when any job failed, and --ccrTagNums 0\n"
            "means every tag.\n");
 }
@@ -193,10 +176,14 @@ static void compat_usage(void)
 int compat_main(int argc, char **argv, int (*run)(int argc, char **argv))
 {
     compat_state_t s = {0};
-    api_keys_t keys = {0};
     int rc = 0;
     s.n_args = 2; /* args[0] the subcommand, args[1] the rule file (sync) */
-    for (int i = 1; i < argc && rc == 0; i++) {
+    int i = 1;
+    for (; i < argc && rc == 0; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            i++; /* ferry's own options follow, as they are */
+            break;
+        }
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0 ||
             strcmp(argv[i], "-help") == 0) {
             compat_usage();
@@ -213,7 +200,9 @@ int compat_main(int argc, char **argv, int (*run)(int argc, char **argv))
         rc = usage_error(s.secret_file ? "image-transfer: --secretFile needs --ccrToTcr=true"
                                        : "image-transfer: give --ruleFile (or --ccrToTcr=true)");
     if (!rc && s.ccr_to_tcr && s.secret_file)
-        rc = compat_keys(&s, &keys);
+        rc = compat_push(&s, "--secret-file", s.secret_file);
+    for (; i < argc && rc == 0; i++)
+        rc = compat_push(&s, argv[i], NULL);
     if (!rc && s.no_overwrite)
         rc = compat_push(&s, "--no-overwrite", NULL);
     if (!rc && s.log_json)
@@ -232,6 +221,5 @@ int compat_main(int argc, char **argv, int (*run)(int argc, char **argv))
         args[n] = NULL;
         rc = run(n, args);
     }
-    api_keys_clear(&keys);
     return rc;
 }

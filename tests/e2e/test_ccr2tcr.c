@@ -962,6 +962,126 @@ static void test_badlogin(void)
     env_stop(&e);
 }
 
+/* 10. Transient API answers are retried (signed anew), a repository the
+ * keys may not read is a counted failure while the others migrate, and a
+ * namespace whose repositories are public is created public. */
+static void test_transient(void)
+{
+    env_t e;
+    json_t *faults = json_pack(
+        "{s:[{s:s,s:s,s:s},{s:s,s:s},{s:s,s:s},{s:s,s:s,s:i},{s:s,s:s,s:s,s:i}],s:[s,s,s]}", "errors",
+        "action", "DescribeImagePersonal", "repo", "alpha/api", "code", "InternalError", "action",
+        "DescribeRepositoryOwnerPersonal", "code", "InternalError.DbError", "action",
+        "CreateNamespace", "code", "ResourceUnavailable", "action", "DescribeNamespacePersonal",
+        "code", "RequestLimitExceeded", "count", 2, "action", "DescribeImagePersonal", "repo",
+        "beta/worker", "code", "AuthFailure.UnauthorizedOperation", "count", -1, "public",
+        "gamma/db", "gamma/cache", "alpha/api"); /* gamma: all public; alpha exists already */
+    if (env_start(&e, TCR_USER, TCR_PASS, faults, false) < 0) {
+        CHECK(!"environment");
+        env_stop(&e);
+        return;
+    }
+    run_t r;
+    run_guide(&r, e.tcr, &e.api, &(guide_t){0});
+    CHECK_INT(r.status, 1);
+    check_finished_out(r.out, 0, 1, 0);
+    CHECK_CONTAINS(r.err, "beta/worker");
+    json_t *calls = double_calls(&e.api);
+    CHECK_INT(count_calls(calls, 0, "DescribeImagePersonal", "InternalError"), 1);
+    CHECK_INT(count_calls(calls, 0, "DescribeRepositoryOwnerPersonal", "InternalError.DbError"), 1);
+    CHECK_INT(count_calls(calls, 0, "CreateNamespace", "ResourceUnavailable"), 1);
+    CHECK_INT(count_calls(calls, 0, "DescribeNamespacePersonal", "RequestLimitExceeded"), 2);
+    /* a refusal is not retried */
+    CHECK_INT(count_calls(calls, 0, "DescribeImagePersonal", "AuthFailure.UnauthorizedOperation"),
+              1);
+    for (size_t i = 0; i < json_array_size(calls); i++) {
+        json_t *c = json_array_get(calls, i);
+        json_t *params = json_object_get(c, "params");
+        const char *ns = json_string_value(json_object_get(params, "NamespaceName"));
+        if (ns && json_is_true(json_object_get(c, "ok")))
+            CHECK(json_is_true(json_object_get(params, "IsPublic")) == (strcmp(ns, "gamma") == 0));
+    }
+    json_decref(calls);
+    CHECK(!catalog_has(e.tcr, "beta/worker"));
+    CHECK(catalog_has(e.tcr, "alpha/api"));
+    run_free(&r);
+    env_stop(&e);
+}
+
+/* 11. Keys off the command line: from the environment (TENCENTCLOUD_*,
+ * with a session token the double requires) and logins from files; and
+ * image-transfer's own command line, --secretFile and all. */
+static void test_keys(void)
+{
+    env_t e;
+    json_t *faults = json_pack("{s:{s:s}}", "session_tokens", CCR_ID, "sts-session-token-1");
+    if (env_start(&e, TCR_USER, TCR_PASS, faults, false) < 0) {
+        CHECK(!"environment");
+        env_stop(&e);
+        return;
+    }
+    char ccr_auth[160], tcr_auth[160], args[2048];
+    snprintf(ccr_auth, sizeof ccr_auth, "%s/ccr-auth", e.api.dir);
+    snprintf(tcr_auth, sizeof tcr_auth, "%s/tcr-auth", e.api.dir);
+    CHECK_INT(write_file(ccr_auth, CCR_USER ":" CCR_PASS "\n"), 0);
+    CHECK_INT(write_file(tcr_auth, TCR_USER ":" TCR_PASS "\n"), 0);
+    snprintf(args, sizeof args,
+             "--tcrName %s --ccrRegionName %s --tcrRegionName %s --ccrAuth @%s --tcrAuth @%s "
+             "--tagNum 1 --tencentcloud-endpoint %s --ccr-registry %s --tcr-registry %s "
+             "--insecure %s --insecure %s",
+             TCR_NAME, CCR_REGION, TCR_REGION, ccr_auth, tcr_auth, e.api.url, ccr->host,
+             e.tcr->host, ccr->host, e.tcr->host);
+    CHECK(!strstr(args, CCR_KEY) && !strstr(args, CCR_PASS) && !strstr(args, TCR_PASS));
+    setenv("TENCENTCLOUD_SECRET_ID", CCR_ID, 1);
+    setenv("TENCENTCLOUD_SECRET_KEY", CCR_KEY, 1);
+    run_t r;
+    ferry_run(&r, &e.api, args); /* no session token: the account is refused, exit 2 */
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "AuthFailure.TokenFailure");
+    run_free(&r);
+    setenv("TENCENTCLOUD_SESSION_TOKEN", "sts-session-token-1", 1);
+    ferry_run(&r, &e.api, args);
+    CHECK_INT(r.status, 0);
+    check_finished_out(r.out, 0, 0, 0);
+    CHECK_CONTAINS(r.out, "Images: 6 migrated");
+    check_no_secrets(&r);
+    run_free(&r);
+    unsetenv("TENCENTCLOUD_SECRET_ID");
+    unsetenv("TENCENTCLOUD_SECRET_KEY");
+    unsetenv("TENCENTCLOUD_SESSION_TOKEN");
+
+    /* image-transfer --ccrToTcr=true --securityFile --secretFile, then
+     * ferry's own options after -- (the test's endpoint and hosts). */
+    char secret[160], security[160];
+    snprintf(secret, sizeof secret, "%s/secret.yaml", e.api.dir);
+    snprintf(security, sizeof security, "%s/security.yaml", e.api.dir);
+    CHECK_INT(write_file(secret, "ccr:\n  secretId: " CCR_ID "\n  secretKey: " CCR_KEY
+                                 "\ntcr:\n  secretId: " TCR_ID "\n  secretKey: " TCR_KEY "\n"),
+              0);
+    char text[600];
+    snprintf(text, sizeof text, "%s:\n  username: %s\n  password: %s\n  insecure: true\n%s:\n"
+                                "  username: %s\n  password: %s\n  insecure: true\n",
+             ccr->host, CCR_USER, CCR_PASS, e.tcr->host, TCR_USER, TCR_PASS);
+    CHECK_INT(write_file(security, text), 0);
+    snprintf(args, sizeof args,
+             "'%s' image-transfer --ccrToTcr=true --securityFile=%s --secretFile=%s "
+             "--tcrName=%s --ccrRegion=%s --tcrRegion=%s --ccrTagNums=1 --routines=2 -- "
+             "--tencentcloud-endpoint %s --ccr-registry %s --tcr-registry %s --progress none",
+             FERRY_BIN, security, secret, TCR_NAME, CCR_REGION, TCR_REGION, e.api.url, ccr->host,
+             e.tcr->host);
+    json_t *ctl = json_pack("{s:{s:{}}}", "faults", "session_tokens");
+    char *body = json_dumps(ctl, JSON_COMPACT);
+    fx_run(NULL, "curl -sf -o /dev/null -X POST -d '%s' %s/__control", body, e.api.url);
+    free(body);
+    json_decref(ctl);
+    char *out = NULL;
+    CHECK_INT(fx_run(&out, "%s", args), 0);
+    check_finished_out(out, 0, 0, 0);
+    CHECK_CONTAINS(out, "Images: 0 migrated, 6 already present, 0 failed");
+    free(out);
+    env_stop(&e);
+}
+
 static const struct {
     const char *name;
     void (*run)(void);
@@ -969,6 +1089,7 @@ static const struct {
     {"all", test_all},       {"tagnum", test_tagnum},       {"rerun", test_rerun},
     {"nsfail", test_nsfail}, {"ratelimit", test_ratelimit}, {"refuse", test_refuse},
     {"token", test_token},   {"dash", test_dash},           {"badlogin", test_badlogin},
+    {"transient", test_transient}, {"keys", test_keys},
 };
 
 int main(int argc, char **argv)

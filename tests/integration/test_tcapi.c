@@ -454,7 +454,7 @@ static void test_namespaces(tcapi_t *tcr)
     tcapi_strv_free(names, n);
     CHECK_INT(count_calls(mark, "DescribeNamespaces", NULL), 2);
 
-    CHECK_INT(tcapi_create_namespace(tcr, "tcr-abc12345", "newteam", &err), 0);
+    CHECK_INT(tcapi_create_namespace(tcr, "tcr-abc12345", "newteam", false, &err), 0);
     CHECK_INT(tcapi_namespaces(tcr, "tcr-abc12345", &names, &n, &err), 0);
     CHECK_INT(n, N_EE_NAMESPACES + 1);
     CHECK(has_name(names, n, "newteam"));
@@ -462,21 +462,21 @@ static void test_namespaces(tcapi_t *tcr)
 
     /* Already exists, under both documented codes: success. */
     mark = log_size();
-    CHECK_INT(tcapi_create_namespace(tcr, "tcr-abc12345", "newteam", &err), 0);
+    CHECK_INT(tcapi_create_namespace(tcr, "tcr-abc12345", "newteam", false, &err), 0);
     CHECK_INT(count_calls(mark, "CreateNamespace", "InternalError.ErrorTcrResourceConflict"), 1);
     CHECK_INT(set_faults("{\"conflict_code\": \"FailedOperation.ErrorTcrResourceConflict\"}"), 0);
-    CHECK_INT(tcapi_create_namespace(tcr, "tcr-abc12345", "team042", &err), 0);
+    CHECK_INT(tcapi_create_namespace(tcr, "tcr-abc12345", "team042", false, &err), 0);
     CHECK_INT(count_calls(mark, "CreateNamespace", "FailedOperation.ErrorTcrResourceConflict"), 1);
     /* A conflict for a namespace that is not listed is not believed. */
     CHECK_INT(set_faults("{\"conflict_unlisted\": [\"ghost\"]}"), 0);
-    CHECK(tcapi_create_namespace(tcr, "tcr-abc12345", "ghost", &err) < 0);
+    CHECK(tcapi_create_namespace(tcr, "tcr-abc12345", "ghost", false, &err) < 0);
     CHECK_CONTAINS(err.message, "ghost");
     CHECK_CONTAINS(err.message, "not listed");
 
     /* A configured failure is a clear, non-retried error. */
     CHECK_INT(set_faults("{\"create_namespace_fail\": [\"broken\"]}"), 0);
     mark = log_size();
-    CHECK_INT(tcapi_create_namespace(tcr, "tcr-abc12345", "broken", &err), FERRY_EINVAL);
+    CHECK_INT(tcapi_create_namespace(tcr, "tcr-abc12345", "broken", false, &err), FERRY_EINVAL);
     CHECK_CONTAINS(err.message, "CreateNamespace");
     CHECK_CONTAINS(err.message, "FailedOperation");
     CHECK_CONTAINS(err.message, "broken");
@@ -485,10 +485,10 @@ static void test_namespaces(tcapi_t *tcr)
 
     /* Invalid names never reach the API. */
     mark = log_size();
-    CHECK_INT(tcapi_create_namespace(tcr, "tcr-abc12345", "-bad", &err), FERRY_EINVAL);
-    CHECK_INT(tcapi_create_namespace(tcr, "tcr-abc12345", "a", &err), FERRY_EINVAL);
-    CHECK_INT(tcapi_create_namespace(tcr, "tcr-abc12345", "a..b", &err), FERRY_EINVAL);
-    CHECK_INT(tcapi_create_namespace(tcr, "tcr-abc12345", "Upper", &err), FERRY_EINVAL);
+    CHECK_INT(tcapi_create_namespace(tcr, "tcr-abc12345", "-bad", false, &err), FERRY_EINVAL);
+    CHECK_INT(tcapi_create_namespace(tcr, "tcr-abc12345", "a", false, &err), FERRY_EINVAL);
+    CHECK_INT(tcapi_create_namespace(tcr, "tcr-abc12345", "a..b", false, &err), FERRY_EINVAL);
+    CHECK_INT(tcapi_create_namespace(tcr, "tcr-abc12345", "Upper", false, &err), FERRY_EINVAL);
     CHECK_INT(log_size(), mark);
 
     CHECK_INT(tcapi_namespaces(tcr, "tcr-unknown", &names, &n, &err), FERRY_ENOTFOUND);
