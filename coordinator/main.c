@@ -17,7 +17,7 @@
 #include "coordinator/cli.h"
 #include "coordinator/metrics.h"
 #include "coordinator/mig.h"
-#include "coordinator/rewrite.h"
+#include "coordinator/rewrite/rewrite.h"
 #include "coordinator/rules.h"
 #include "proto/proto.h"
 

@@ -14,7 +14,7 @@
  * $FERRY_REWRITE_E2E. FERRY_REWRITE_UPDATE=1 rewrites the golden files
  * instead of comparing them (review the result with git diff). */
 #include "coordinator/report.h"
-#include "coordinator/rewrite.h"
+#include "coordinator/rewrite/rewrite.h"
 #include "testlib.h"
 
 #include <dirent.h>
