@@ -34,9 +34,11 @@ static void rw_usage(FILE *out)
             "by digest keeps its digest.\n"
             "\n"
             "A PATH is a file, or a directory searched recursively for *.yaml and *.yml\n"
-            "(hidden entries, symbolic links to directories and the templates/ directory\n"
-            "beside a Chart.yaml are skipped). Without --write nothing is written: the\n"
-            "changes go to standard output as a unified diff (apply it with patch -p1).\n"
+            "(hidden entries, symbolic links to directories inside it and the templates/\n"
+            "directory beside a Chart.yaml are skipped). A symbolic link found there that\n"
+            "leads out of the directory is neither read nor written but reported, unless\n"
+            "--follow-symlinks. Without --write nothing is written: the changes go to\n"
+            "standard output as a unified diff (apply it with patch -p1).\n"
             "Notes on references left as they are, errors and a summary go to standard\n"
             "error.\n"
             "\n"
@@ -54,14 +56,18 @@ static void rw_usage(FILE *out)
             "                           the report gives\n"
             "      --pull-secret NAME   set imagePullSecrets to just NAME in every pod spec\n"
             "                           where a reference was rewritten\n"
+            "      --follow-symlinks    in a directory, follow symbolic links (to files and\n"
+            "                           directories) that lead out of it too, and rewrite\n"
+            "                           the files they point at\n"
             "  -h, --help               show this help and exit\n"
             "\n"
             "secret prints a kubernetes.io/dockerconfigjson Secret with the credentials\n"
             "for HOST; --creds - reads USER:PASSWORD from the first line of standard input.\n"
             "\n"
             "Exit status: 0 when every file was read (and written); 1 when the report or a\n"
-            "file could not be read, parsed or written (that file is left untouched);\n"
-            "2 for a usage error.\n");
+            "file could not be read, parsed or written (that file is left untouched), or a\n"
+            "symbolic link out of a searched directory was not followed; 2 for a usage\n"
+            "error.\n");
 }
 
 /* True for a Kubernetes name: lower-case letters, digits, '-' and (for a DNS
@@ -85,6 +91,7 @@ static bool rw_k8s_name(const char *name, size_t max, bool dots)
 enum {
     RW_OPT_PIN = 256,
     RW_OPT_PULL_SECRET,
+    RW_OPT_FOLLOW_SYMLINKS,
     RW_OPT_VALUE, /* an option of `ferry rewrite secret`: its index says which */
 };
 
@@ -228,6 +235,9 @@ static void rw_summary(const rw_run_t *run)
             run->left, run->files_changed, run->files, run->write ? "changed" : "to change");
     if (run->files_failed)
         fprintf(run->errout, ", %zu failed", run->files_failed);
+    if (run->links_refused)
+        fprintf(run->errout, ", %zu symbolic %s out of a searched directory not followed",
+                run->links_refused, run->links_refused == 1 ? "link" : "links");
     fprintf(run->errout, "%s\n", run->write ? "" : " (dry run: --write applies the changes)");
 }
 
@@ -239,6 +249,7 @@ int rewrite_run(int argc, char **argv, FILE *out, FILE *errout)
         {"write", no_argument, NULL, 'w'},
         {"pin-digests", no_argument, NULL, RW_OPT_PIN},
         {"pull-secret", required_argument, NULL, RW_OPT_PULL_SECRET},
+        {"follow-symlinks", no_argument, NULL, RW_OPT_FOLLOW_SYMLINKS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -271,6 +282,9 @@ int rewrite_run(int argc, char **argv, FILE *out, FILE *errout)
         case RW_OPT_PULL_SECRET:
             run.pull_secret = optarg;
             break;
+        case RW_OPT_FOLLOW_SYMLINKS:
+            run.follow_symlinks = true;
+            break;
         case 'h':
             rw_usage(out);
             status = 0;
@@ -301,7 +315,7 @@ int rewrite_run(int argc, char **argv, FILE *out, FILE *errout)
     for (int i = optind; i < argc; i++)
         rw_path_run(&run, argv[i]);
     rw_summary(&run);
-    status = run.files_failed ? 1 : 0;
+    status = run.files_failed || run.links_refused ? 1 : 0;
 out:
     for (size_t i = 0; i < run.n_maps; i++) {
         free(run.maps[i].old_prefix);

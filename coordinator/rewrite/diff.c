@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 /* Line edits the diff searches for a shortest script; past them it shows
@@ -17,6 +18,8 @@
 #define RW_DIFF_CONTEXT 3
 /* Cap of one file's diff text: every line removed and added, with headers. */
 #define RW_DIFF_MAX (3 * (size_t)REWRITE_FILE_MAX + 4096)
+/* Names tried for the temporary file before giving up. */
+#define RW_TEMP_TRIES 16
 
 typedef struct rw_line {
     const char *text; /* the line, with its line ending; borrowed */
@@ -259,19 +262,38 @@ out:
     return rc;
 }
 
-/* Replaces f's file by text: a temporary file in the same directory with the
- * same mode (and owner, when allowed), fsync, rename over the file (a
- * symbolic link's target, so the link stays), fsync of the directory. Fails
- * when the file changed since it was read. 0 or FERRY_EIO. */
+/* Replaces f's file by text at its real path, so a symbolic link named on the
+ * command line keeps pointing at the rewritten file. A temporary file
+ * ".BASE.ferry-RANDOM" is created beside it with O_CREAT|O_EXCL|O_NOFOLLOW (a
+ * file or link planted at that name is never opened), given the file's mode
+ * (and owner, when allowed), written, fsynced and renamed over the file; then
+ * the directory is fsynced. After resolving the path everything goes through
+ * the directory's descriptor, so a name swapped meanwhile is not followed.
+ * Fails when the file changed since it was read, or when its real path no
+ * longer lies in f->root. 0 or FERRY_EIO.
+ *
+ * The one place that replaces a file: keep it a single function, so that a
+ * shared helper can take its place. */
 static int rw_write(const rw_file_t *f, const char *text, size_t len, ferry_err_t *err)
 {
+    static const char hex[] = "0123456789abcdef";
     char *real = realpath(f->path, NULL), *tmp = NULL;
-    int fd = -1, rc = 0;
+    int dir = -1, fd = -1, rc = 0;
     struct stat now;
-    if (!real || stat(real, &now) != 0) {
-        rc = ferry_err_set(err, FERRY_EIO, "%s: error: cannot write: %s", f->path, strerror(errno));
+    if (!real)
+        goto failed;
+    if (f->root && !rw_under(real, f->root)) {
+        rc = ferry_err_set(err, FERRY_EIO, "%s: error: now leads out of the searched directory",
+                           f->path);
         goto out;
     }
+    char *slash = strrchr(real, '/'); /* realpath's result is absolute */
+    const char *base = slash + 1;
+    *slash = '\0';
+    dir = open(*real ? real : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    *slash = '/';
+    if (dir < 0 || fstatat(dir, base, &now, AT_SYMLINK_NOFOLLOW) != 0)
+        goto failed;
     if (now.st_dev != f->st.st_dev || now.st_ino != f->st.st_ino || now.st_size != f->st.st_size ||
         now.st_mtim.tv_sec != f->st.st_mtim.tv_sec ||
         now.st_mtim.tv_nsec != f->st.st_mtim.tv_nsec) {
@@ -279,20 +301,30 @@ static int rw_write(const rw_file_t *f, const char *text, size_t len, ferry_err_
                            f->path);
         goto out;
     }
-    char *slash = strrchr(real, '/');
-    *slash = '\0';
-    tmp = rw_concat(real, "/.", slash + 1, ".ferry-XXXXXX", NULL);
-    *slash = '/';
-    if (!tmp) {
-        rc = ferry_err_set(err, FERRY_EIO, "%s: error: out of memory", f->path);
-        goto out;
-    }
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
+    for (int attempt = 0; fd < 0 && attempt < RW_TEMP_TRIES; attempt++) {
+        unsigned char random[6];
+        char suffix[2 * sizeof random + 1] = {0};
+        if (getrandom(random, sizeof random, 0) != (ssize_t)sizeof random)
+            break;
+        for (size_t i = 0; i < sizeof random; i++) {
+            suffix[2 * i] = hex[random[i] >> 4];
+            suffix[2 * i + 1] = hex[random[i] & 15];
+        }
         free(tmp);
-        tmp = NULL;
+        tmp = rw_concat(".", base, ".ferry-", suffix, NULL);
+        if (!tmp) {
+            errno = ENOMEM;
+            break;
+        }
+        fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
         rc = ferry_err_set(err, FERRY_EIO, "%s: error: cannot create a temporary file: %s", f->path,
                            strerror(errno));
+        free(tmp); /* not created: nothing to remove */
+        tmp = NULL;
         goto out;
     }
     if (fchown(fd, now.st_uid, now.st_gid) != 0) {
@@ -312,16 +344,13 @@ static int rw_write(const rw_file_t *f, const char *text, size_t len, ferry_err_
         goto failed;
     int closed = close(fd);
     fd = -1;
-    if (closed != 0 || rename(tmp, real) != 0)
+    if (closed != 0 || renameat(dir, tmp, dir, base) != 0)
         goto failed;
     free(tmp);
     tmp = NULL;
-    *slash = '\0';
-    int dir = open(*real ? real : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir >= 0) {
-        fsync(dir);
-        close(dir);
-    }
+    /* The file is replaced; a directory that cannot be synced (some file
+     * systems refuse) does not undo that. */
+    (void)fsync(dir);
     goto out;
 failed:
     rc = ferry_err_set(err, FERRY_EIO, "%s: error: cannot write: %s", f->path, strerror(errno));
@@ -329,9 +358,11 @@ out:
     if (fd >= 0)
         close(fd);
     if (tmp) {
-        unlink(tmp);
+        unlinkat(dir, tmp, 0);
         free(tmp);
     }
+    if (dir >= 0)
+        close(dir);
     free(real);
     return rc;
 }

@@ -1,5 +1,7 @@
 /* files — the PATHs of `ferry rewrite`: a file named itself, or a directory
- * searched for YAML files; and each file's run from reading to writing. */
+ * searched for YAML files, where a symbolic link leading out of the directory
+ * is refused unless --follow-symlinks; and each file's run from reading to
+ * writing. */
 #include "coordinator/rewrite/rw.h"
 
 #include <dirent.h>
@@ -10,11 +12,23 @@
 /* Directory levels searched below a PATH. */
 #define RW_DIR_DEPTH_MAX 64
 
-/* Reads, parses, decides and shows (and with --write writes) one file. An
- * error is printed and counted; the file is then left untouched. */
-static void rw_file_run(rw_run_t *run, const char *path)
+/* The directories being searched, innermost first, so that a followed link
+ * leading back to one of them is not searched again. */
+typedef struct rw_dir_chain {
+    dev_t dev;                     /* the directory's device */
+    ino_t ino;                     /* and inode */
+    const struct rw_dir_chain *up; /* the directory holding it, or NULL */
+} rw_dir_chain_t;
+
+/* What a directory search does with one of its entries. */
+enum rw_entry { RW_ENTRY_SKIP, RW_ENTRY_FILE, RW_ENTRY_DIR };
+
+/* Reads, parses, decides and shows (and with --write writes) one file; root
+ * as rw_file_t's. An error is printed and counted; the file is then left
+ * untouched. */
+static void rw_file_run(rw_run_t *run, const char *path, const char *root)
 {
-    rw_file_t f = {0};
+    rw_file_t f = {.root = root};
     fbuf_t fresh;
     ferry_err_t err = {0};
     bool changed = false;
@@ -58,25 +72,55 @@ static bool rw_yaml_name(const char *name)
            (n > 4 && strcmp(name + n - 4, ".yml") == 0);
 }
 
-/* A PATH: a file (of any name) or a directory searched for *.yaml and *.yml
- * in name order, skipping hidden entries, symbolic links to directories, and
- * the templates/ of a Helm chart (Go templates, not YAML). */
-static void rw_visit(rw_run_t *run, const char *path, int depth)
+/* Decides an entry of a directory searched below root (a real path): a
+ * *.yaml or *.yml file is read, a directory searched, except the templates/
+ * of a Helm chart (Go templates, not YAML). A symbolic link is followed when
+ * its target lies in root, but for a link to a directory there (its files are
+ * found where it points). A link out of root is refused, printed and counted,
+ * unless --follow-symlinks. */
+static enum rw_entry rw_entry_decide(rw_run_t *run, const char *path, const char *root, bool chart)
+{
+    struct stat st, link_st;
+    const char *base = strrchr(path, '/') + 1;
+    if (lstat(path, &link_st) != 0 || stat(path, &st) != 0)
+        return RW_ENTRY_SKIP; /* gone, or a dangling link */
+    bool dir = S_ISDIR(st.st_mode);
+    if (dir && chart && strcmp(base, "templates") == 0)
+        return RW_ENTRY_SKIP;
+    if (!dir && !(S_ISREG(st.st_mode) && rw_yaml_name(base)))
+        return RW_ENTRY_SKIP;
+    if (!S_ISLNK(link_st.st_mode))
+        return dir ? RW_ENTRY_DIR : RW_ENTRY_FILE;
+    char *target = realpath(path, NULL);
+    if (!target)
+        return RW_ENTRY_SKIP; /* gone meanwhile */
+    enum rw_entry entry = dir ? RW_ENTRY_SKIP : RW_ENTRY_FILE;
+    if (!rw_under(target, root)) {
+        if (run->follow_symlinks) {
+            entry = dir ? RW_ENTRY_DIR : RW_ENTRY_FILE;
+        } else {
+            rw_sanitize(target);
+            fprintf(run->errout,
+                    "%s: error: a symbolic link to %s, out of the searched directory; not "
+                    "followed (--follow-symlinks follows it)\n",
+                    path, target);
+            run->links_refused++;
+            entry = RW_ENTRY_SKIP;
+        }
+    }
+    free(target);
+    return entry;
+}
+
+/* Searches the directory path below root for *.yaml and *.yml in name order,
+ * skipping hidden entries; each entry as rw_entry_decide says. */
+static void rw_visit(rw_run_t *run, const char *path, const char *root, const rw_dir_chain_t *up,
+                     int depth)
 {
     struct stat st;
     DIR *dir = NULL;
     char **names = NULL;
     size_t n = 0, cap = 0;
-    if (stat(path, &st) != 0) {
-        fprintf(run->errout, "%s: error: %s\n", path, strerror(errno));
-        run->files++;
-        run->files_failed++;
-        return;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        rw_file_run(run, path);
-        return;
-    }
     if (depth >= RW_DIR_DEPTH_MAX) {
         fprintf(run->errout, "%s: error: more than %d directory levels; not searched\n", path,
                 RW_DIR_DEPTH_MAX);
@@ -84,13 +128,16 @@ static void rw_visit(rw_run_t *run, const char *path, int depth)
         run->files_failed++;
         return;
     }
-    dir = opendir(path);
-    if (!dir) {
+    if (stat(path, &st) != 0 || !(dir = opendir(path))) {
         fprintf(run->errout, "%s: error: %s\n", path, strerror(errno));
         run->files++;
         run->files_failed++;
         return;
     }
+    for (const rw_dir_chain_t *d = up; d; d = d->up)
+        if (d->dev == st.st_dev && d->ino == st.st_ino)
+            goto out; /* a followed link back to a directory being searched */
+    rw_dir_chain_t here = {.dev = st.st_dev, .ino = st.st_ino, .up = up};
     bool chart = false;
     for (struct dirent *entry; (entry = readdir(dir));) {
         if (strcmp(entry->d_name, "Chart.yaml") == 0)
@@ -113,15 +160,15 @@ static void rw_visit(rw_run_t *run, const char *path, int depth)
     if (n > 1)
         qsort(names, n, sizeof *names, rw_name_compare);
     for (size_t i = 0; i < n; i++) {
-        struct stat link_st;
-        const char *base = strrchr(names[i], '/') + 1;
-        if (lstat(names[i], &link_st) != 0 || stat(names[i], &st) != 0)
-            continue; /* gone, or a dangling link */
-        if (S_ISDIR(st.st_mode)) {
-            if (!S_ISLNK(link_st.st_mode) && !(chart && strcmp(base, "templates") == 0))
-                rw_visit(run, names[i], depth + 1);
-        } else if (S_ISREG(st.st_mode) && rw_yaml_name(base)) {
-            rw_file_run(run, names[i]);
+        switch (rw_entry_decide(run, names[i], root, chart)) {
+        case RW_ENTRY_DIR:
+            rw_visit(run, names[i], root, &here, depth + 1);
+            break;
+        case RW_ENTRY_FILE:
+            rw_file_run(run, names[i], run->follow_symlinks ? NULL : root);
+            break;
+        case RW_ENTRY_SKIP:
+            break;
         }
     }
 out:
@@ -133,5 +180,17 @@ out:
 
 void rw_path_run(rw_run_t *run, const char *path)
 {
-    rw_visit(run, path, 0);
+    struct stat st;
+    char *root = NULL;
+    if (stat(path, &st) != 0 || (S_ISDIR(st.st_mode) && !(root = realpath(path, NULL)))) {
+        fprintf(run->errout, "%s: error: %s\n", path, strerror(errno));
+        run->files++;
+        run->files_failed++;
+        return;
+    }
+    if (root)
+        rw_visit(run, path, root, NULL, 0);
+    else
+        rw_file_run(run, path, NULL);
+    free(root);
 }

@@ -56,6 +56,9 @@ typedef struct rw_note {
 
 typedef struct rw_file {
     const char *path;   /* as the user named it or as found in a directory; borrowed */
+    const char *root;   /* the real path of the searched directory the file must lie in
+                           when written, or NULL (named itself, or --follow-symlinks);
+                           borrowed */
     char *text;         /* the file's bytes, NUL-terminated; owned */
     size_t len;         /* bytes in text */
     struct stat st;     /* as read: the mode to keep, and to notice a change before writing */
@@ -89,6 +92,7 @@ typedef struct rw_run {
     FILE *errout;               /* notes, errors, the summary */
     bool write;                 /* --write */
     bool pin_digests;           /* --pin-digests */
+    bool follow_symlinks;       /* --follow-symlinks */
     const char *pull_secret;    /* --pull-secret NAME, or NULL; borrowed from argv */
     rw_map_t maps[RW_MAPS_MAX]; /* --map options */
     size_t n_maps;              /* --map options given */
@@ -99,6 +103,7 @@ typedef struct rw_run {
     size_t files;               /* files read */
     size_t files_changed;       /* files with a change (written, with --write) */
     size_t files_failed;        /* files left untouched because of an error */
+    size_t links_refused;       /* symbolic links out of a searched directory, not followed */
     size_t found;               /* image references found */
     size_t rewritten;           /* references changed */
     size_t up_to_date;          /* references already naming the new registry */
@@ -120,7 +125,9 @@ char *rw_concat(const char *first, ...);
  * cannot drive the terminal. */
 void rw_sanitize(char *text);
 
-/* True when name is prefix or lies under it ("a.io/ns" holds "a.io/ns/app"). */
+/* True when name is prefix or lies under it, '/' separating the parts:
+ * "a.io/ns" holds "a.io/ns/app" but not "a.io/nsx"; "/" holds every absolute
+ * path. */
 bool rw_under(const char *name, const char *prefix);
 
 /* ---------------------------------------------------------------------------

@@ -60,5 +60,6 @@ void rw_sanitize(char *text)
 bool rw_under(const char *name, const char *prefix)
 {
     size_t n = strlen(prefix);
-    return strncmp(name, prefix, n) == 0 && (name[n] == '\0' || name[n] == '/');
+    return strncmp(name, prefix, n) == 0 &&
+           (name[n] == '\0' || name[n] == '/' || (n > 0 && prefix[n - 1] == '/'));
 }
