@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,22 @@ static bool rw_yaml_name(const char *name)
            (n > 4 && strcmp(name + n - 4, ".yml") == 0);
 }
 
+/* Prints "PATH: error: " and the message for a PATH or directory that
+ * cannot be searched, and counts it as a file that failed. */
+static void rw_path_failed(rw_run_t *run, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void rw_path_failed(rw_run_t *run, const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(run->errout, "%s: error: ", path);
+    va_start(ap, fmt);
+    vfprintf(run->errout, fmt, ap);
+    va_end(ap);
+    fputc('\n', run->errout);
+    run->files++;
+    run->files_failed++;
+}
+
 /* Decides an entry of a directory searched below root (a real path): a
  * *.yaml or *.yml file is read, a directory searched, except the templates/
  * of a Helm chart (Go templates, not YAML). A symbolic link is followed when
@@ -122,16 +139,11 @@ static void rw_visit(rw_run_t *run, const char *path, const char *root, const rw
     char **names = NULL;
     size_t n = 0, cap = 0;
     if (depth >= RW_DIR_DEPTH_MAX) {
-        fprintf(run->errout, "%s: error: more than %d directory levels; not searched\n", path,
-                RW_DIR_DEPTH_MAX);
-        run->files++;
-        run->files_failed++;
+        rw_path_failed(run, path, "more than %d directory levels; not searched", RW_DIR_DEPTH_MAX);
         return;
     }
     if (stat(path, &st) != 0 || !(dir = opendir(path))) {
-        fprintf(run->errout, "%s: error: %s\n", path, strerror(errno));
-        run->files++;
-        run->files_failed++;
+        rw_path_failed(run, path, "%s", strerror(errno));
         return;
     }
     for (const rw_dir_chain_t *d = up; d; d = d->up)
@@ -183,9 +195,7 @@ void rw_path_run(rw_run_t *run, const char *path)
     struct stat st;
     char *root = NULL;
     if (stat(path, &st) != 0 || (S_ISDIR(st.st_mode) && !(root = realpath(path, NULL)))) {
-        fprintf(run->errout, "%s: error: %s\n", path, strerror(errno));
-        run->files++;
-        run->files_failed++;
+        rw_path_failed(run, path, "%s", strerror(errno));
         return;
     }
     if (root)
