@@ -19,7 +19,7 @@
 #include "coordinator/compat.h"
 #include "coordinator/metrics.h"
 #include "coordinator/mig.h"
-#include "coordinator/rewrite.h"
+#include "coordinator/rewrite/rewrite.h"
 #include "coordinator/rules.h"
 #include "coordinator/watch.h"
 #include "proto/proto.h"

@@ -7,14 +7,15 @@
  * leaves, a second run changing nothing, --pin-digests, --pull-secret, --map
  * and the secret subcommand, each compared byte for byte with a golden file.
  * Then the diff against GNU diff -u, byte order marks and UTF-8, symbolic
- * links, usage errors and bad reports.
+ * links (named, and leading out of a searched tree), usage errors and bad
+ * reports.
  *
  * The fixtures are found from this file's path as meson compiles it
  * (relative to the build directory, where meson test runs it), or from
  * $FERRY_REWRITE_E2E. FERRY_REWRITE_UPDATE=1 rewrites the golden files
  * instead of comparing them (review the result with git diff). */
 #include "coordinator/report.h"
-#include "coordinator/rewrite.h"
+#include "coordinator/rewrite/rewrite.h"
 #include "testlib.h"
 
 #include <dirent.h>
@@ -555,6 +556,77 @@ static void test_encodings_and_links(void)
     free(dir);
 }
 
+/* An attacker's tree: links leading out of it, to a file and to a
+ * directory. Without --follow-symlinks neither is read nor written, each is
+ * reported and the run fails; a link inside the tree is still followed. With
+ * --follow-symlinks both are rewritten, and the links stay links. */
+static void test_symlinks_out_of_tree(void)
+{
+    static const char *const old_ref = "image: ccr.ccs.tencentyun.com/shop/web:1.4.2\n";
+    static const char *const new_ref = "image: demo.tencentcloudcr.com/shop/web:1.4.2\n";
+    char *out = NULL, *err = NULL;
+    char *dir = path_join(tmp_root, "links");
+    char *report = path_join(e2e, "report.json");
+    CHECK(mkdir(dir, 0755) == 0);
+    CHECK(chdir(dir) == 0);
+    CHECK(mkdir("tree", 0755) == 0);
+    CHECK(mkdir("victim-dir", 0755) == 0);
+    spit("victim.yaml", old_ref);
+    spit("victim-dir/app.yaml", old_ref);
+    spit("tree/own.yaml", old_ref);
+    CHECK(symlink("../victim.yaml", "tree/escape.yaml") == 0);
+    CHECK(symlink("../victim-dir", "tree/escape-dir") == 0);
+    CHECK(symlink("own.yaml", "tree/alias.yaml") == 0);
+
+    /* A dry run reads nothing through the links either. */
+    CHECK_INT(run(&out, &err, "--report", report, "tree", NULL), 1);
+    CHECK(strstr(out, "escape") == NULL);
+    CHECK_CONTAINS(out, "+++ b/tree/alias.yaml");
+    free(out);
+    free(err);
+
+    CHECK_INT(run(&out, &err, "--report", report, "--write", "tree", NULL), 1);
+    CHECK_CONTAINS(err, "tree/escape.yaml: error: a symbolic link to ");
+    CHECK_CONTAINS(err, "tree/escape-dir: error: a symbolic link to ");
+    CHECK_CONTAINS(err, "not followed (--follow-symlinks follows it)");
+    CHECK_CONTAINS(err, "2 symbolic links out of a searched directory not followed");
+    char *victim = slurp("victim.yaml", NULL), *victim_app = slurp("victim-dir/app.yaml", NULL);
+    char *own = slurp("tree/own.yaml", NULL);
+    CHECK_STR(victim, old_ref);
+    CHECK_STR(victim_app, old_ref);
+    CHECK_STR(own, new_ref);
+    free(victim);
+    free(victim_app);
+    free(own);
+    free(out);
+    free(err);
+
+    CHECK_INT(run(&out, &err, "--report", report, "--write", "--follow-symlinks", "tree", NULL), 0);
+    CHECK(strstr(err, "not followed") == NULL);
+    victim = slurp("victim.yaml", NULL);
+    victim_app = slurp("victim-dir/app.yaml", NULL);
+    CHECK_STR(victim, new_ref);
+    CHECK_STR(victim_app, new_ref);
+    struct stat st;
+    CHECK(lstat("tree/escape.yaml", &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(lstat("tree/escape-dir", &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(!has_temp_files(dir));
+    free(victim);
+    free(victim_app);
+    free(out);
+    free(err);
+
+    /* A link back up the tree is searched once, not until the depth limit. */
+    CHECK(symlink("..", "victim-dir/loop") == 0);
+    spit("victim-dir/app.yaml", old_ref);
+    CHECK_INT(run(&out, &err, "--report", report, "--follow-symlinks", "victim-dir", NULL), 0);
+    CHECK(strstr(err, "directory levels") == NULL);
+    free(out);
+    free(err);
+    free(report);
+    free(dir);
+}
+
 static void test_usage_and_reports(void)
 {
     char *out = NULL, *err = NULL;
@@ -562,8 +634,9 @@ static void test_usage_and_reports(void)
 
     CHECK_INT(run(&out, &err, "--help", NULL), 0);
     static const char *const options[] = {
-        "--report FILE",     "--map OLD=NEW", "--write",     "--pin-digests", "--pull-secret NAME",
-        "secret --registry", "--creds",       "--namespace", "Exit status"};
+        "--report FILE",      "--map OLD=NEW",     "--write", "--pin-digests",
+        "--pull-secret NAME", "secret --registry", "--creds", "--namespace",
+        "--follow-symlinks",  "Exit status"};
     for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
         CHECK_CONTAINS(out, options[i]);
     free(out);
@@ -669,6 +742,7 @@ int main(void)
     test_diff_cases();
     test_diff_against_gnu();
     test_encodings_and_links();
+    test_symlinks_out_of_tree();
     test_usage_and_reports();
     if (chdir(start) != 0)
         perror("chdir");

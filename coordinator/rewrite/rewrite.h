@@ -20,8 +20,9 @@
 /* `ferry rewrite ...` and `ferry rewrite secret ...`, with argv[0] the word
  * "rewrite": the diff (or the Secret) on stdout, notes, errors and the
  * summary on stderr. Returns the exit status: 0; 1 when a file or the report
- * could not be read, parsed or written (such a file is left untouched); 2 for
- * a usage error. */
+ * could not be read, parsed or written (such a file is left untouched), or a
+ * symbolic link leading out of a searched directory was not followed (see
+ * --follow-symlinks); 2 for a usage error. */
 int rewrite_main(int argc, char **argv);
 
 /* rewrite_main writing to out and errout instead of stdout and stderr. */
