@@ -417,15 +417,22 @@ int cli_parse(cli_t *cli, int argc, char **argv, const cli_extra_t *extra)
     return 0;
 }
 
+/* --insecure HOST[:PORT] covers host: the same "host:port", or a HOST
+ * given without a port on any of its ports. */
 static bool host_insecure(const cli_t *cli, const char *host)
 {
-    for (int i = 0; i < cli->n_insecure; i++)
-        if (strcmp(cli->insecure[i], host) == 0)
+    for (int i = 0; i < cli->n_insecure; i++) {
+        const char *want = cli->insecure[i];
+        size_t n = strlen(want);
+        if (strcmp(want, host) == 0)
             return true;
+        bool want_has_port = strrchr(want, ':') && want[n - 1] != ']';
+        if (!want_has_port && strncmp(host, want, n) == 0 && host[n] == ':')
+            return true;
+    }
     return false;
 }
 
-/* Registers a registry with the credentials that apply to it. */
 int cli_endpoint(cli_t *cli, mig_t *m, const char *host, const char *repo, bool source)
 {
     mig_endpoint_opts_t o = {0};
@@ -460,10 +467,9 @@ int cli_endpoint(cli_t *cli, mig_t *m, const char *host, const char *repo, bool 
         }
         free(path);
     }
-    if (insecure) {
-        o.plain_http = true;
-        o.tls_insecure = true;
-    }
+    /* TLS without verification where the registry speaks TLS, plain HTTP
+     * where it does not (told apart when the registry is first asked). */
+    o.insecure = insecure;
     int idx = mig_endpoint(m, &o, &err);
     creds_clear(&from_file);
     if (idx < 0) {

@@ -23,6 +23,29 @@ static char *read_small_file(const char *path, size_t max, ferry_err_t *err)
     return text;
 }
 
+/* The endpoint's options as a registry client's. */
+static void endpoint_reg_opts(const run_ep_t *e, reg_opts_t *ro)
+{
+    memset(ro, 0, sizeof *ro);
+    ro->host = e->host;
+    ro->plain_http = e->plain_http;
+    ro->tls_insecure = e->tls_insecure;
+    ro->ca_file = e->ca_file;
+    ro->username = e->username;
+    ro->password = e->password;
+    ro->qps = e->qps;
+}
+
+/* (Re)creates the coordinator's client of e. 0, or a FERRY_E* code. */
+static int endpoint_client(mig_t *m, run_ep_t *e, ferry_err_t *err)
+{
+    reg_opts_t ro;
+    endpoint_reg_opts(e, &ro);
+    reg_destroy(&e->reg);
+    e->reg = reg_new(m->loop, &ro, err);
+    return e->reg ? 0 : FERRY_ENOMEM;
+}
+
 int mig_endpoint(mig_t *m, const mig_endpoint_opts_t *o, ferry_err_t *err)
 {
     for (size_t i = 0; i < m->n_eps; i++)
@@ -42,7 +65,8 @@ int mig_endpoint(mig_t *m, const mig_endpoint_opts_t *o, ferry_err_t *err)
     memset(e, 0, sizeof *e);
     e->host = strdup(o->host);
     e->plain_http = o->plain_http;
-    e->tls_insecure = o->tls_insecure;
+    e->tls_insecure = o->tls_insecure || o->insecure;
+    e->insecure = o->insecure;
     e->qps = o->qps;
     e->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
     e->username = o->username ? strdup(o->username) : NULL;
@@ -53,16 +77,7 @@ int mig_endpoint(mig_t *m, const mig_endpoint_opts_t *o, ferry_err_t *err)
         if (!e->ca_pem)
             return err ? err->code : FERRY_EIO;
     }
-    reg_opts_t ro = {0};
-    ro.host = e->host;
-    ro.plain_http = e->plain_http;
-    ro.tls_insecure = e->tls_insecure;
-    ro.ca_file = e->ca_file;
-    ro.username = e->username;
-    ro.password = e->password;
-    ro.qps = e->qps;
-    e->reg = reg_new(m->loop, &ro, err);
-    if (!e->host || !e->reg)
+    if (!e->host || endpoint_client(m, e, err) < 0)
         return err && err->code ? err->code : FERRY_ENOMEM;
     return (int)(m->n_eps - 1);
 }
@@ -132,6 +147,13 @@ static int endpoint_roles(const mig_t *m, int ep)
     return roles;
 }
 
+/* The answer of a plain-HTTP server to a TLS client. */
+static bool speaks_plain(const ferry_err_t *err)
+{
+    return strstr(err->message, "wrong version number") || strstr(err->message, "record layer") ||
+           strstr(err->message, "packet length too long");
+}
+
 /* One line naming what to fix, for a registry that did not answer GET /v2/. */
 static void ping_problem(const run_ep_t *e, int roles, const ferry_err_t *err)
 {
@@ -139,8 +161,7 @@ static void ping_problem(const run_ep_t *e, int roles, const ferry_err_t *err)
     const char *creds = roles & ROLE_TARGET ? (roles & ROLE_SOURCE ? "--src-creds/--dst-creds"
                                                                    : "--dst-creds")
                                             : "--src-creds";
-    if (strstr(msg, "wrong version number") || strstr(msg, "record layer") ||
-        strstr(msg, "packet length too long"))
+    if (speaks_plain(err))
         log_error("%s speaks plain HTTP, not TLS: give --insecure %s", e->host, e->host);
     else if (strstr(msg, "HTTP request to an HTTPS server") ||
              (err->http_status == 400 && e->plain_http))
@@ -159,6 +180,7 @@ static void ping_problem(const run_ep_t *e, int roles, const ferry_err_t *err)
 
 int endpoints_check(mig_t *m)
 {
+    ferry_err_t err;
     reg_t **regs = calloc(m->n_eps ? m->n_eps : 1, sizeof *regs);
     reg_op_t **ops = calloc(m->n_eps ? m->n_eps : 1, sizeof *ops);
     int problems = 0;
@@ -168,16 +190,9 @@ int endpoints_check(mig_t *m)
         goto out;
     }
     for (size_t i = 0; i < m->n_eps; i++) {
-        const run_ep_t *e = &m->eps[i];
-        reg_opts_t ro = {0};
-        ro.host = e->host;
-        ro.plain_http = e->plain_http;
-        ro.tls_insecure = e->tls_insecure;
-        ro.ca_file = e->ca_file;
-        ro.username = e->username;
-        ro.password = e->password;
+        reg_opts_t ro;
+        endpoint_reg_opts(&m->eps[i], &ro);
         ro.retry = &preflight_policy;
-        ferry_err_t err;
         if ((regs[i] = reg_new(m->loop, &ro, &err)))
             ops[i] = reg_ping(regs[i], NULL, NULL);
     }
@@ -190,11 +205,28 @@ int endpoints_check(mig_t *m)
             http_loop_run(m->loop, RUN_TICK_MS, NULL, 0);
     }
     for (size_t i = 0; i < m->n_eps && !run_stopping(m); i++) {
+        run_ep_t *e = &m->eps[i];
+        if (ops[i] && reg_op_result(ops[i]) < 0 && e->insecure && !e->plain_http &&
+            speaks_plain(reg_op_error(ops[i]))) {
+            /* --insecure and no TLS there: plain HTTP, asked again. */
+            e->plain_http = true;
+            reg_op_destroy(&ops[i]);
+            reg_destroy(&regs[i]);
+            if (endpoint_client(m, e, &err) == 0) {
+                reg_opts_t ro;
+                endpoint_reg_opts(e, &ro);
+                ro.retry = &preflight_policy;
+                if ((regs[i] = reg_new(m->loop, &ro, &err)))
+                    ops[i] = reg_ping(regs[i], NULL, NULL);
+                while (ops[i] && !reg_op_finished(ops[i]) && !run_stopping(m))
+                    http_loop_run(m->loop, RUN_TICK_MS, NULL, 0);
+            }
+        }
         if (!ops[i]) {
-            log_error("%s: cannot start a request", m->eps[i].host);
+            log_error("%s: cannot start a request", e->host);
             problems++;
         } else if (reg_op_result(ops[i]) < 0) {
-            ping_problem(&m->eps[i], endpoint_roles(m, (int)i), reg_op_error(ops[i]));
+            ping_problem(e, endpoint_roles(m, (int)i), reg_op_error(ops[i]));
             problems++;
         }
     }

@@ -24,8 +24,10 @@ enum mig_progress {
 
 typedef struct mig_endpoint_opts {
     const char *host; /* "host[:port]" */
-    bool plain_http;  /* --insecure for this host: http, or https without verification */
-    bool tls_insecure;
+    bool plain_http;   /* plain HTTP */
+    bool tls_insecure; /* TLS without verification */
+    bool insecure;     /* --insecure: TLS without verification, or plain HTTP where the
+                          registry does not speak TLS (found by its first answer) */
     const char *ca_file;  /* --ca-file */
     const char *username; /* NULL = anonymous */
     const char *password;

@@ -65,6 +65,7 @@ typedef struct run_ep {
     char *password;        /* wiped on destroy */
     bool plain_http;       /* --insecure: plain HTTP */
     bool tls_insecure;     /* --insecure: TLS without verification */
+    bool insecure;         /* --insecure: plain HTTP when the registry turns out not to speak TLS */
     double qps;            /* --qps, shared by whoever asks */
     reg_t *reg;            /* the coordinator's client */
     bool no_referrers_api; /* answered 404 to the referrers API once */

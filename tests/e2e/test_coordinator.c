@@ -1320,6 +1320,16 @@ static void test_tls(void)
     dump_if_failed(&r, before);
     ferry_run_free(&r);
 
+    /* --insecure HOST, no port: TLS without verification on each of its
+     * ports (as skopeo's --tls-verify=false), not plain HTTP. */
+    before = test_failures;
+    ferry(&r, "copy %s/secure/app:v1 %s/unverified/app --insecure 127.0.0.1 --progress none",
+          a->host, b->host);
+    CHECK_INT(r.status, 0);
+    check_finished(&r, 0, 0, 0);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
     long mark_a = fx_log_mark(a), mark_b = fx_log_mark(b);
     before = test_failures;
     ferry(&r, "mirror %s %s --ca-file '%s' --progress none --jobs 4", a->host, b->host, bundle);
