@@ -666,10 +666,20 @@ static int op_check_digest_header(reg_op_t *op, http_req_t *req, const char *exp
     if (!hdr || !expected || strncmp(hdr, "sha256:", 7) != 0 ||
         strncmp(expected, "sha256:", 7) != 0)
         return 0;
-    if (strcmp(hdr, expected) != 0)
+    if (strcmp(hdr, expected) != 0) {
+        const char *type = http_req_header_get(req, "Content-Type");
+        if (type && strstr(type, "distribution.manifest.v1"))
+            /* Not corruption: schema 1 manifests are signed anew on every read. */
+            return ferry_err_set(&op->err, FERRY_EUNSUPPORTED,
+                                 "%s is a Docker schema 1 manifest: registries re-sign it on every "
+                                 "read (so its digest never holds) and OCI registries no longer "
+                                 "accept it; push the image again with a current client (schema 2 "
+                                 "or OCI), then migrate it",
+                                 op->what);
         return ferry_err_set(&op->err, FERRY_EDIGEST,
                              "%s: the registry reports digest %.80s, expected %s", op->what, hdr,
                              expected);
+    }
     return 0;
 }
 

@@ -1730,6 +1730,36 @@ out:
     fx_registry_stop(&dst);
 }
 
+/* A schema 1 manifest (re-signed on every read, so its digest never holds)
+ * is named as such, with what to do, not reported as corruption. */
+static void test_schema1(void)
+{
+    ferry_run_t r = {0};
+    fx_registry_t *src = registry(), *dst = registry();
+    fx_proxy_t *ps = src ? proxy(src) : NULL;
+    if (!ps || !dst)
+        goto out;
+    rule(ps, "{\"match\":\"^(GET|HEAD) /v2/old/app/manifests/v1\",\"action\":\"answer\","
+             "\"count\":-1,\"body\":{\"schemaVersion\":1,\"name\":\"old/app\",\"tag\":\"v1\"},"
+             "\"headers\":{\"Content-Type\":"
+             "\"application/vnd.docker.distribution.manifest.v1+prettyjws\","
+             "\"Docker-Content-Digest\":\"sha256:"
+             "1111111111111111111111111111111111111111111111111111111111111111\"}}");
+    int before = test_failures;
+    ferry(&r, "copy %s/old/app:v1 %s/old/app %s", ps->host, dst->host,
+          insecure(ps->host, dst->host));
+    CHECK_INT(r.status, 1);
+    CHECK_CONTAINS(r.out, "is a Docker schema 1 manifest");
+    CHECK_CONTAINS(r.out, "push the image again with a current client");
+    CHECK(!strstr(r.out, "expected sha256"));
+    dump_if_failed(&r, before);
+out:
+    ferry_run_free(&r);
+    fx_proxy_stop(&ps);
+    fx_registry_stop(&src);
+    fx_registry_stop(&dst);
+}
+
 /* A source blob whose bytes do not match its digest: that image fails with
  * a digest-mismatch reason, the others migrate, and the target holds nothing
  * unverified. */
@@ -1979,6 +2009,7 @@ static const subtest_t subtests[] = {
     {"overlap", test_overlap}, {"names", test_names},
     {"endless", test_endless}, {"late", test_late}, {"watch", test_watch},
     {"origins", test_origins}, {"peer", test_peer},
+    {"schema1", test_schema1},
 };
 
 int main(int argc, char **argv)
