@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -69,6 +70,9 @@ struct agent {
     size_t n_regs;
     bool local;    /* in-process (inproc://): quieter logs */
     char *auth_file; /* Docker config for tasks without credentials, NULL: the default */
+    void *monitor;   /* PAIR on the socket's monitor: a refused CURVE key, NULL without CURVE */
+    bool key_refused; /* the coordinator refused our key: said once, then quiet */
+    int lost_in_row;  /* reconnects without a WELCOME in between: the first is a warning */
     bool draining; /* stop requested */
     int64_t drain_deadline_ms;
 };
@@ -82,7 +86,9 @@ static int agent_send(agent_t *a, const proto_msg_t *msg)
     ferry_err_t err;
     int rc = proto_send(a->sock, NULL, 0, msg, &err);
     if (rc < 0) {
-        log_warn("sending %s: %s", proto_command_name(msg->command), err.message);
+        /* A full socket while the coordinator is away is expected: not a warning. */
+        log_msg(rc == FERRY_ERETRY ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, "sending %s: %s",
+                proto_command_name(msg->command), err.message);
         return rc;
     }
     a->last_send_ms = http_now_ms();
@@ -106,6 +112,13 @@ static void agent_send_simple(agent_t *a, int command)
 
 static void agent_close_socket(agent_t *a)
 {
+    if (a->monitor) {
+        zmq_socket_monitor(a->sock, NULL, 0);
+        int linger = 0;
+        zmq_setsockopt(a->monitor, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_close(a->monitor);
+        a->monitor = NULL;
+    }
     if (a->sock) {
         int linger = 0;
         zmq_setsockopt(a->sock, ZMQ_LINGER, &linger, sizeof linger);
@@ -129,6 +142,18 @@ static int agent_connect(agent_t *a)
         zmq_setsockopt(a->sock, ZMQ_CURVE_SERVERKEY, a->server_public, 40);
         zmq_setsockopt(a->sock, ZMQ_CURVE_PUBLICKEY, a->public_key, 40);
         zmq_setsockopt(a->sock, ZMQ_CURVE_SECRETKEY, a->secret_key, 40);
+    }
+    if (a->server_public) {
+        /* The handshake's refusal (a key not on the allowlist) comes as a
+         * monitor event, not as a message. */
+        static atomic_uint monitors;
+        char ep[64];
+        snprintf(ep, sizeof ep, "inproc://ferry-agent-monitor-%u", atomic_fetch_add(&monitors, 1));
+        if (zmq_socket_monitor(a->sock, ep, ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0 &&
+            (a->monitor = zmq_socket(a->ctx, ZMQ_PAIR)) && zmq_connect(a->monitor, ep) != 0) {
+            zmq_close(a->monitor);
+            a->monitor = NULL;
+        }
     }
     if (zmq_connect(a->sock, a->endpoint) != 0) {
         log_error("cannot connect to %s: %s", a->endpoint, zmq_strerror(zmq_errno()));
@@ -162,10 +187,42 @@ static int agent_connect(agent_t *a)
     return rc;
 }
 
-/* The coordinator is gone: close, and reconnect after a growing backoff. */
+/* A refused key, from the socket's monitor: said once. */
+static void agent_check_monitor(agent_t *a)
+{
+    zmq_msg_t event;
+    zmq_msg_init(&event);
+    while (a->monitor && zmq_msg_recv(&event, a->monitor, ZMQ_DONTWAIT) >= 0) {
+        uint16_t id = 0;
+        if (zmq_msg_size(&event) >= sizeof id)
+            memcpy(&id, zmq_msg_data(&event), sizeof id);
+        bool more = zmq_msg_more(&event);
+        while (more) { /* the endpoint frame */
+            zmq_msg_close(&event);
+            zmq_msg_init(&event);
+            more = zmq_msg_recv(&event, a->monitor, 0) >= 0 && zmq_msg_more(&event);
+        }
+        if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && !a->key_refused) {
+            log_error("the coordinator at %s does not accept this agent's key (%.12s...): add the "
+                      "key's line from its .pub file to the coordinator's --allow-keys list",
+                      a->endpoint, a->public_key ? a->public_key : "?");
+            a->key_refused = true;
+        }
+    }
+    zmq_msg_close(&event);
+}
+
+/* The coordinator is gone: close, and reconnect after a growing backoff.
+ * The first of a row of reconnects is a warning, the rest are quiet, and a
+ * coordinator that finished or drained is news, not a warning. */
 static void agent_lost(agent_t *a, const char *why)
 {
-    log_warn("coordinator %s: %s; reconnecting in %d ms", a->endpoint, why, a->backoff_ms);
+    bool normal = strcmp(why, "migration finished") == 0 || strcmp(why, "shutting down") == 0;
+    int level = normal ? LOG_LEVEL_INFO
+                : a->key_refused || a->lost_in_row > 0 ? LOG_LEVEL_DEBUG
+                                                       : LOG_LEVEL_WARN;
+    a->lost_in_row++;
+    log_msg(level, "coordinator %s: %s; reconnecting in %d ms", a->endpoint, why, a->backoff_ms);
     agent_close_socket(a);
     a->reconnect_at_ms = http_now_ms() + a->backoff_ms;
     a->backoff_ms =
@@ -524,6 +581,8 @@ static void agent_on_message(agent_t *a, proto_msg_t **msg_p)
             return;
         }
         a->state = A_READY;
+        a->lost_in_row = 0;
+        a->key_refused = false;
         a->heartbeat_ms = (int)msg->welcome.heartbeat_ms;
         a->backoff_ms = AGENT_BACKOFF_MIN_MS;
         log_msg(a->local ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "connected to %s (session %s)",
@@ -652,6 +711,7 @@ int agent_run(agent_t *a)
             }
         }
         agent_read_socket(a);
+        agent_check_monitor(a);
         int timeout = a->heartbeat_ms / 4 > 100 ? 100 : a->heartbeat_ms / 4;
         http_loop_run(a->loop, timeout, n_wfd ? &wfd : NULL, n_wfd);
         agent_read_socket(a);

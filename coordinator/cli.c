@@ -31,6 +31,7 @@ enum {
     OPT_JOBS,
     OPT_LISTEN,
     OPT_AGENTS,
+    OPT_AGENTS_TIMEOUT,
     OPT_SERVER_KEY,
     OPT_ALLOW_KEYS,
     OPT_INSECURE_CONTROL,
@@ -63,6 +64,7 @@ static const struct option common_options[] = {
     {"jobs", required_argument, NULL, OPT_JOBS},
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"agents", required_argument, NULL, OPT_AGENTS},
+    {"agents-timeout", required_argument, NULL, OPT_AGENTS_TIMEOUT},
     {"server-key", required_argument, NULL, OPT_SERVER_KEY},
     {"allow-keys", required_argument, NULL, OPT_ALLOW_KEYS},
     {"insecure-control", no_argument, NULL, OPT_INSECURE_CONTROL},
@@ -309,6 +311,11 @@ int cli_parse(cli_t *cli, int argc, char **argv, const cli_extra_t *extra)
             if (parse_long(optarg, "--agents", 1, 10000, &v))
                 return 2;
             cli->opts.wait_agents = (int)v;
+            break;
+        case OPT_AGENTS_TIMEOUT:
+            if (parse_long(optarg, "--agents-timeout", 1, 86400, &v))
+                return 2;
+            cli->opts.agents_timeout_s = (int)v;
             break;
         case OPT_SERVER_KEY:
             if (check_readable(optarg, "--server-key"))

@@ -47,6 +47,7 @@ typedef struct agent_entry {
 struct dispatch {
     void *sock;       /* ROUTER */
     proto_zap_t *zap; /* CURVE allowlist handler */
+    bool quiet_agents; /* in-process agents: joins and leaves are not news */
     dispatch_cb_t cb; /* the caller */
     int heartbeat_ms;
     char session[32];
@@ -207,10 +208,14 @@ static uint32_t agent_free_slots(const agent_entry_t *a)
 static void agent_gone(dispatch_t *d, agent_entry_t *a, const char *why)
 {
     if (a->ready) {
-        if (a->n_leases || strcmp(why, "shutting down") != 0)
-            log_warn("agent %s lost (%s); %zu task(s) requeued", a->agent_id, why, a->n_leases);
+        /* A graceful drain is no warning, whatever it had left to requeue. */
+        bool graceful = strcmp(why, "shutting down") == 0;
+        if (a->n_leases || !graceful)
+            log_msg(graceful ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+                    "agent %s lost (%s); %zu task(s) requeued", a->agent_id, why, a->n_leases);
         else
-            log_debug("agent %s left", a->agent_id);
+            log_msg(d->quiet_agents ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "agent %s left",
+                    a->agent_id);
         if (d->cb.on_agent)
             d->cb.on_agent(d->cb.ud, a->agent_id, false);
     }
@@ -330,8 +335,8 @@ static void on_hello(dispatch_t *d, const void *rid, size_t rid_len, const proto
             }
         }
     }
-    log_msg(strncmp(a->agent_id, "local-", 6) == 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
-            "agent %s joined (capacity %u)", a->agent_id, a->capacity);
+    log_msg(d->quiet_agents ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "agent %s joined (capacity %u)",
+            a->agent_id, a->capacity);
     if (d->cb.on_agent)
         d->cb.on_agent(d->cb.ud, a->agent_id, true);
 }
@@ -429,6 +434,14 @@ void dispatch_poll(dispatch_t *d, int timeout_ms)
         on_message(d, rid, rid_len, msg);
         proto_msg_destroy(&msg);
         free(rid);
+    }
+    if (d->zap) {
+        /* An agent whose key is not on the allowlist: said once per key. */
+        proto_zap_refusal_t refused[8];
+        size_t n_refused = proto_zap_refused(d->zap, refused, 8);
+        for (size_t i = 0; i < n_refused; i++)
+            log_warn("refused an agent key %s... from %s: it is not on the --allow-keys list",
+                     refused[i].key, refused[i].address);
     }
     int64_t now = now_ms(d);
     for (size_t i = 0; i < d->n_agents;) {
@@ -608,6 +621,7 @@ dispatch_t *dispatch_new(void *zmq_ctx, const dispatch_opts_t *opts, const dispa
     d->cb = *cb;
     d->clock_ms = opts->clock_ms ? opts->clock_ms : http_now_ms;
     d->heartbeat_ms = opts->heartbeat_ms > 0 ? opts->heartbeat_ms : 1000;
+    d->quiet_agents = opts->in_process;
     snprintf(d->session, sizeof d->session, "s%llx", (unsigned long long)now_ms(d));
     if (opts->server_public) {
         d->zap = proto_zap_new(zmq_ctx, opts->allowlist, err);

@@ -36,6 +36,7 @@ typedef struct dispatch_opts {
     const char *server_secret;
     const char *allowlist;     /* file of admitted agent public keys (with CURVE) */
     int64_t (*clock_ms)(void); /* monotonic milliseconds (NULL = http_now_ms; tests) */
+    bool in_process;           /* the agents are the run's own threads: joins are not logged */
 } dispatch_opts_t;
 
 /* Binds the socket (and the ZAP allowlist handler with CURVE). */

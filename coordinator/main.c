@@ -81,6 +81,8 @@ void cli_usage(FILE *out)
         "      --jobs N                transfers at once with in-process agents (default 8)\n"
         "      --listen ENDPOINT       wait for remote agents there, e.g. tcp://0.0.0.0:7400\n"
         "      --agents N              remote agents to wait for before starting (default 1)\n"
+        "      --agents-timeout SECONDS  give up (exit 2, naming who joined) when they are\n"
+        "                              not all there by then\n"
         "      --server-key FILE       coordinator key pair: CURVE for remote agents\n"
         "      --allow-keys FILE       agent public keys admitted (one per line)\n"
         "      --insecure-control      allow --listen without authenticating agents (CURVE or\n"

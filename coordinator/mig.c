@@ -108,6 +108,9 @@ void mig_destroy(mig_t **self_p)
     free(m->agent_stats);
     free(m->agent_first_ms);
     free(m->agent_last_ms);
+    for (size_t i = 0; i < m->n_joined; i++)
+        free(m->joined[i]);
+    free(m->joined);
     strmap_destroy(&m->selected, NULL);
     strmap_destroy(&m->digest_roots, NULL);
     plan_destroy(&m->plan);
@@ -395,6 +398,40 @@ static void cb_lost(void *ud, uint64_t task_id, const char *agent_id)
     plan_task_requeue(m->plan, t, http_now_ms());
 }
 
+/* Who is connected, for the wait's messages. */
+static void cb_agent(void *ud, const char *agent_id, bool joined)
+{
+    mig_t *m = ud;
+    for (size_t i = 0; i < m->n_joined; i++)
+        if (strcmp(m->joined[i], agent_id) == 0) {
+            if (!joined) {
+                free(m->joined[i]);
+                m->joined[i] = m->joined[--m->n_joined];
+            }
+            return;
+        }
+    char **v = joined ? realloc(m->joined, (m->n_joined + 1) * sizeof *v) : NULL;
+    if (v && (v[m->n_joined] = strdup(agent_id))) {
+        m->joined = v;
+        m->n_joined++;
+    } else if (v) {
+        m->joined = v;
+    }
+}
+
+/* "a, b" of the agents connected, or "none". */
+static void joined_names(const mig_t *m, char *out, size_t size)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < m->n_joined && o + 1 < size; i++) {
+        int n = snprintf(out + o, size - o, "%s%s", i ? ", " : "", m->joined[i]);
+        o += n > 0 ? (size_t)n : 0;
+    }
+    if (!m->n_joined)
+        snprintf(out, size, "none");
+}
+
 /* ------------------------------------------------------------ publishing */
 
 /* Counts of the run so far, for progress, the metrics and the status file. */
@@ -509,13 +546,14 @@ static int transfer_open(mig_t *m, transfer_t *x)
         }
     } else {
         snprintf(x->endpoint, sizeof x->endpoint, "inproc://ferry-%d", (int)getpid());
+        dopts.in_process = true;
     }
     if (m->opts.insecure_control)
         log_warn("--insecure-control: agents on %s are not authenticated; TASKs carry no registry "
                  "credentials, agents use their own (--auth-file)",
                  x->endpoint);
     dopts.endpoint = x->endpoint;
-    dispatch_cb_t cb = {cb_fill_task, cb_result, cb_progress, cb_lost, NULL, m};
+    dispatch_cb_t cb = {cb_fill_task, cb_result, cb_progress, cb_lost, cb_agent, m};
     x->d = dispatch_new(x->ctx, &dopts, &cb, &err);
     memset(sec, 0, sizeof sec);
     if (!x->d) {
@@ -554,11 +592,19 @@ static bool transfer_agents(mig_t *m, transfer_t *x, int64_t now)
     int wanted = m->opts.listen ? (m->opts.wait_agents > 0 ? m->opts.wait_agents : 1)
                                 : locals_count(x->locals);
     x->dispatching |= wanted > 0 && m->agents >= wanted;
-    if (m->opts.listen && !x->dispatching && wanted > 0 && plan_unfinished(m->plan) > 0 &&
-        now - x->waiting_logged > RUN_WAIT_LOG_MS) {
-        progress_break(m->progress);
-        log_info("waiting for agents on %s: %d of %d connected", x->endpoint, m->agents, wanted);
-        x->waiting_logged = now;
+    if (m->opts.listen && !x->dispatching && wanted > 0 && plan_unfinished(m->plan) > 0) {
+        char names[512];
+        joined_names(m, names, sizeof names);
+        if (m->opts.agents_timeout_s > 0 &&
+            now - m->transfer_ms > (int64_t)m->opts.agents_timeout_s * 1000) {
+            log_error("%d of %d agents joined on %s within %d s (--agents-timeout): %s", m->agents,
+                      wanted, x->endpoint, m->opts.agents_timeout_s, names);
+            m->refused = true;
+        } else if (now - x->waiting_logged > RUN_WAIT_LOG_MS) {
+            log_info("waiting for agents on %s: %d of %d connected (%s)", x->endpoint, m->agents,
+                     wanted, names);
+            x->waiting_logged = now;
+        }
     }
     return x->dispatching && m->agents > 0;
 }

@@ -48,6 +48,7 @@ typedef struct mig_opts {
     int jobs;                    /* transfers at once with in-process agents (default 8) */
     const char *listen;          /* remote agents' endpoint; NULL = in-process agents */
     int wait_agents;             /* with listen: agents to wait for before dispatching */
+    int agents_timeout_s;        /* with listen: give up (exit 2) when they are not there by then */
     const char *server_key_file; /* CURVE key pair of the coordinator */
     const char *allow_keys_file; /* admitted agent public keys */
     const char *journal;         /* --journal */

@@ -168,7 +168,9 @@ struct mig {
     int repos_failed;
     bool list_targets;    /* list every target repository's tags (verify) */
     bool verifying;       /* the run compares, it does not copy */
-    bool refused;         /* a target refused to let the run push: stop, exit 2 */
+    bool refused;         /* the run cannot go on (push refused, agents missing): exit 2 */
+    char **joined;        /* ids of the agents connected now (--listen), owned */
+    size_t n_joined;
     int64_t published_ms; /* last write of the metrics and status files */
     int64_t collected_ms; /* last count for progress (publish) */
 };

@@ -25,6 +25,7 @@
 #define ALLOWLIST_MAX_KEYS 65536
 #define ZAP_ENDPOINT       "inproc://zeromq.zap.01"
 #define ZAP_MAX_FRAMES     8 /* request frames kept; RFC 27 CURVE uses 7 */
+#define ZAP_REFUSED_MAX    256 /* distinct refused keys remembered */
 
 /* True for a 40-character Z85 string that decodes to a key; the binary key
  * goes to bin when it is not NULL. */
@@ -257,6 +258,10 @@ struct proto_zap {
     uint8_t (*keys)[KEY_BIN_LEN]; /* admitted client keys, sorted */
     size_t key_count;             /* entries in keys */
     char control[64];             /* the control pair's inproc endpoint, unique per handler */
+    pthread_mutex_t refused_lock; /* guards the three below (the thread writes, the owner reads) */
+    proto_zap_refusal_t refused[ZAP_REFUSED_MAX]; /* refused keys, in order, each once */
+    size_t n_refused;             /* entries in refused */
+    size_t n_reported;            /* entries already handed out by proto_zap_refused */
 };
 
 static int key_compare(const void *a, const void *b)
@@ -345,6 +350,38 @@ static bool frame_is(zmq_msg_t *frame, const char *text)
     return zmq_msg_size(frame) == len && memcmp(zmq_msg_data(frame), text, len) == 0;
 }
 
+/* Remembers a refused key (its Z85 prefix) and the peer's address, once. */
+static void zap_note_refused(proto_zap_t *self, zmq_msg_t *address, const uint8_t *key)
+{
+    char z85[KEY_Z85_LEN + 1];
+    zmq_z85_encode(z85, key, KEY_BIN_LEN);
+    pthread_mutex_lock(&self->refused_lock);
+    bool seen = false;
+    for (size_t i = 0; i < self->n_refused && !seen; i++)
+        seen = strncmp(self->refused[i].key, z85, sizeof self->refused[i].key - 1) == 0;
+    if (!seen && self->n_refused < ZAP_REFUSED_MAX) {
+        proto_zap_refusal_t *r = &self->refused[self->n_refused++];
+        snprintf(r->key, sizeof r->key, "%.*s", (int)sizeof r->key - 1, z85);
+        size_t n = zmq_msg_size(address) < sizeof r->address - 1 ? zmq_msg_size(address)
+                                                                  : sizeof r->address - 1;
+        const char *text = zmq_msg_data(address);
+        for (size_t i = 0; i < n; i++) /* printable: the peer chose none of it, but be sure */
+            r->address[i] = text[i] >= 0x20 && text[i] < 0x7f ? text[i] : '?';
+        r->address[n] = '\0';
+    }
+    pthread_mutex_unlock(&self->refused_lock);
+}
+
+size_t proto_zap_refused(proto_zap_t *self, proto_zap_refusal_t *out, size_t max)
+{
+    pthread_mutex_lock(&self->refused_lock);
+    size_t n = 0;
+    while (self->n_reported < self->n_refused && n < max)
+        out[n++] = self->refused[self->n_reported++];
+    pthread_mutex_unlock(&self->refused_lock);
+    return n;
+}
+
 /* Reads one ZAP request (RFC 27) and sends its reply. Malformed requests get
  * status 500; wrong domain, a mechanism other than CURVE or an unlisted key
  * get 400. */
@@ -383,6 +420,7 @@ static void zap_answer(proto_zap_t *self)
             status = "400", status_text = "CURVE required";
         } else if (!allowlist_has(self, zmq_msg_data(&frames[6]))) {
             status = "400", status_text = "client key not allowed";
+            zap_note_refused(self, &frames[3], zmq_msg_data(&frames[6]));
         } else {
             status = "200", status_text = "OK";
             zmq_z85_encode(user_id, zmq_msg_data(&frames[6]), KEY_BIN_LEN);
@@ -425,7 +463,8 @@ static void *zap_thread(void *arg)
 proto_zap_t *proto_zap_new(void *zmq_ctx, const char *allowlist_path, ferry_err_t *err)
 {
     proto_zap_t *self = calloc(1, sizeof *self);
-    if (!self) {
+    if (!self || pthread_mutex_init(&self->refused_lock, NULL) != 0) {
+        free(self);
         ferry_err_set(err, FERRY_ENOMEM, "out of memory");
         return NULL;
     }
@@ -494,6 +533,7 @@ void proto_zap_destroy(proto_zap_t **self_p)
         zmq_close(self->control_thread);
     }
     free(self->keys);
+    pthread_mutex_destroy(&self->refused_lock);
     free(self);
     *self_p = NULL;
 }

@@ -7,6 +7,7 @@
 #define FERRY_PROTO_KEYS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "common/err.h"
 
@@ -40,6 +41,17 @@ int proto_key_read(const char *path, char public_z85[41], char secret_z85[41], f
  * create it before binding the CURVE socket. Runs until destroyed. NULL on
  * failure with err set (FERRY_EIO, FERRY_EINVAL for a bad allowlist). */
 typedef struct proto_zap proto_zap_t;
+
+/* An agent key the allowlist refused: the first characters of its Z85 form
+ * and the peer's address as ZAP reports it. */
+typedef struct proto_zap_refusal {
+    char key[13];
+    char address[64];
+} proto_zap_refusal_t;
+
+/* Keys refused since the last call, each once, at most max into out; the
+ * caller logs them (the handler thread does not). Thread-safe. */
+size_t proto_zap_refused(proto_zap_t *self, proto_zap_refusal_t *out, size_t max);
 proto_zap_t *proto_zap_new(void *zmq_ctx, const char *allowlist_path, ferry_err_t *err);
 
 /* Stops the handler thread and frees it. Accepts NULL; sets *self_p to NULL. */

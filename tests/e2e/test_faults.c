@@ -1100,6 +1100,15 @@ static void security_in_netns(void)
     CHECK(file_has(good_log, "connected to"));
     CHECK(agent_tasks("trusted") >= N * 4);
     CHECK(!file_has(good_log, src->password));
+    /* The refused key is said once on each side, with its first characters;
+     * the intruder backs off quietly. */
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "%.12s", public_key(work_path("bad.key.pub")));
+    char said[96];
+    snprintf(said, sizeof said, "refused an agent key %s...", prefix);
+    CHECK_INT(file_count(coord.err_path, said), 1);
+    CHECK_INT(file_count(bad_log, "does not accept this agent's key"), 1);
+    CHECK_INT(file_count(bad_log, "warning: sending"), 0);
     /* The intruder: never welcomed, never given a task or a credential. */
     CHECK(!file_has(bad_log, "connected to"));
     CHECK(!file_has(bad_log, "task"));
@@ -1448,6 +1457,23 @@ static void test_late(void)
     CHECK(wait_s >= 1.5);
     CHECK(transfer_s > 0 && transfer_s + wait_s <= duration_s + 0.2);
     json_decref(doc);
+    dump_if_failed(&r, before);
+    ferry_run_free(&r);
+    agent_stop(agent, "late");
+    agent = -1;
+
+    /* Two agents asked for, one comes: --agents-timeout gives up, naming it. */
+    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", free_port("127.0.0.1"));
+    before = test_failures;
+    agent = agent_start(endpoint, "only-one", NULL);
+    int64_t t0 = now_ms();
+    CHECK_INT(ferry(&r, "mirror %s %s/other %s --listen %s --agents 2 --agents-timeout 3 "
+                        "--insecure-control",
+                    src->host, dst->host, insecure(src->host, dst->host), endpoint),
+              2);
+    CHECK(now_ms() - t0 < 20000);
+    CHECK_CONTAINS(r.err, "1 of 2 agents joined");
+    CHECK_CONTAINS(r.err, "only-one");
     dump_if_failed(&r, before);
 out:
     agent_stop(agent, "late");
