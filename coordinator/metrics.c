@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/afile.h"
 #include "common/buf.h"
 #include "common/http.h"
 #include "common/log.h"
@@ -23,34 +24,10 @@ static double now_s(void)
 }
 
 /* Replaces path with data: a temporary file beside it, then rename. */
+/* The metrics and status files are replaced whole (common/afile). */
 static int write_atomic(const char *path, const char *data, size_t len, ferry_err_t *err)
 {
-    char tmp[4096];
-    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp)
-        return ferry_err_set(err, FERRY_EINVAL, "path too long: %.200s", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return ferry_err_set(err, FERRY_EIO, "cannot write %s: %s", tmp, strerror(errno));
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return ferry_err_set(err, FERRY_EIO, "cannot write %s: %s", tmp, strerror(e));
-        }
-        off += (size_t)w;
-    }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return ferry_err_set(err, FERRY_EIO, "cannot replace %s: %s", path, strerror(e));
-    }
-    return 0;
+    return afile_replace(path, data, len, 0644, err);
 }
 
 /* An agent id as a Prometheus label value: backslash, quote and newline

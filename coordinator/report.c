@@ -1,6 +1,8 @@
 /* report — migration outcomes, the atomic JSON report and the summary. */
 #include "coordinator/report.h"
 
+#include "common/afile.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -255,92 +257,27 @@ fail:
     return NULL;
 }
 
-typedef struct report_sink {
-    int fd;    /* file written */
-    int error; /* errno of the first failed write, 0 while all is well */
-} report_sink_t;
-
-static int report_write_chunk(const char *buffer, size_t size, void *data)
-{
-    report_sink_t *sink = data;
-    while (size > 0) {
-        ssize_t wrote = write(sink->fd, buffer, size);
-        if (wrote < 0 && errno == EINTR)
-            continue;
-        if (wrote <= 0) {
-            sink->error = wrote < 0 ? errno : ENOSPC;
-            return -1;
-        }
-        buffer += wrote;
-        size -= (size_t)wrote;
-    }
-    return 0;
-}
-
-/* Makes a rename in path's directory durable; best effort. */
-static void report_sync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir)
-        return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 int report_write_json(const report_t *r, const char *path, double started, double finished,
                       ferry_err_t *err)
 {
-    int rc = 0, fd = -1;
-    size_t tmp_size = strlen(path) + sizeof ".tmp.XXXXXX";
-    char *tmp = malloc(tmp_size);
     json_t *root = report_to_json(r, started, finished);
-    if (!tmp || !root) {
-        rc = ferry_err_set(err, FERRY_ENOMEM, "out of memory writing report %.*s", REPORT_SHOW_MAX,
-                           path);
-        goto out;
-    }
-    snprintf(tmp, tmp_size, "%s.tmp.XXXXXX", path);
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        rc = ferry_err_set(err, FERRY_EIO, "cannot create a temporary file beside %.*s: %s",
-                           REPORT_SHOW_MAX, path, strerror(errno));
-        free(tmp);
-        tmp = NULL;
-        goto out;
-    }
-    report_sink_t sink = {.fd = fd, .error = 0};
-    if (fchmod(fd, 0644) != 0 ||
-        json_dump_callback(root, report_write_chunk, &sink, JSON_INDENT(2) | JSON_ENSURE_ASCII) !=
-            0 ||
-        report_write_chunk("\n", 1, &sink) != 0 || fsync(fd) != 0) {
-        int saved = sink.error ? sink.error : errno;
-        rc = ferry_err_set(err, FERRY_EIO, "cannot write report %.*s: %s", REPORT_SHOW_MAX, path,
-                           saved ? strerror(saved) : "encoding failed");
-        goto out;
-    }
-    int closed = close(fd);
-    fd = -1;
-    if (closed != 0 || rename(tmp, path) != 0) {
-        rc = ferry_err_set(err, FERRY_EIO, "cannot write report %.*s: %s", REPORT_SHOW_MAX, path,
-                           strerror(errno));
-        goto out;
-    }
-    free(tmp);
-    tmp = NULL;
-    report_sync_dir(path);
-out:
-    if (fd >= 0)
-        close(fd);
-    if (tmp) {
-        unlink(tmp);
-        free(tmp);
-    }
+    char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_ENSURE_ASCII) : NULL;
     json_decref(root);
+    if (!text)
+        return ferry_err_set(err, FERRY_ENOMEM, "out of memory writing report %.*s",
+                             REPORT_SHOW_MAX, path);
+    size_t len = strlen(text);
+    char *line = realloc(text, len + 2);
+    if (line) {
+        text = line;
+        text[len++] = '\n';
+    }
+    ferry_err_t why;
+    int rc = afile_replace(path, text, len, 0644, &why);
+    if (rc < 0)
+        ferry_err_set(err, FERRY_EIO, "cannot write report %.*s: %s", REPORT_SHOW_MAX, path,
+                      why.message);
+    free(text);
     return rc;
 }
 
