@@ -183,6 +183,44 @@ static int url_escape(fbuf_t *out, const char *s)
 
 /* ----------------------------------------------------------------- client */
 
+/* Sets the Basic credentials (and the header that carries them). 0 or
+ * FERRY_ENOMEM (then the client has none). */
+static int reg_creds(reg_t *reg, const char *username, const char *password)
+{
+    str_wipe_free(reg->basic_header);
+    reg->basic_header = NULL;
+    free(reg->username);
+    reg->username = strdup(username);
+    reg->has_creds = reg->username != NULL;
+    char *pair = str_printf("%s:%s", username, password ? password : "");
+    if (!pair || !reg->username) {
+        str_wipe_free(pair);
+        return FERRY_ENOMEM;
+    }
+    size_t len = strlen(pair);
+    size_t enc_len = 4 * ((len + 2) / 3);
+    char *header = malloc(sizeof "Authorization: Basic " + enc_len);
+    if (header) {
+        memcpy(header, "Authorization: Basic ", sizeof "Authorization: Basic " - 1);
+        EVP_EncodeBlock((unsigned char *)header + sizeof "Authorization: Basic " - 1,
+                        (const unsigned char *)pair, (int)len);
+    }
+    reg->basic_header = header;
+    str_wipe_free(pair);
+    return header ? 0 : FERRY_ENOMEM;
+}
+
+int reg_set_credentials(reg_t *reg, const char *username, const char *password)
+{
+    /* Tokens fetched with the old login go with it. */
+    for (size_t i = 0; i < reg->n_tokens; i++) {
+        free(reg->tokens[i].scope);
+        str_wipe_free(reg->tokens[i].token);
+    }
+    reg->n_tokens = 0;
+    return reg_creds(reg, username, password);
+}
+
 reg_t *reg_new(http_loop_t *loop, const reg_opts_t *opts, ferry_err_t *err)
 {
     if (!opts->host || !*opts->host) {
@@ -203,25 +241,8 @@ reg_t *reg_new(http_loop_t *loop, const reg_opts_t *opts, ferry_err_t *err)
     reg->rng = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)reg ^ 0x9e3779b97f4a7c15ULL;
     if (!reg->host || !reg->base_url)
         goto oom;
-    if (opts->username && *opts->username) {
-        reg->has_creds = true;
-        reg->username = strdup(opts->username);
-        char *pair = str_printf("%s:%s", opts->username, opts->password ? opts->password : "");
-        if (!pair || !reg->username)
-            goto oom;
-        size_t len = strlen(pair);
-        size_t enc_len = 4 * ((len + 2) / 3);
-        char *header = malloc(sizeof "Authorization: Basic " + enc_len);
-        if (!header) {
-            str_wipe_free(pair);
-            goto oom;
-        }
-        memcpy(header, "Authorization: Basic ", sizeof "Authorization: Basic " - 1);
-        EVP_EncodeBlock((unsigned char *)header + sizeof "Authorization: Basic " - 1,
-                        (const unsigned char *)pair, (int)len);
-        reg->basic_header = header;
-        str_wipe_free(pair);
-    }
+    if (opts->username && *opts->username && reg_creds(reg, opts->username, opts->password) < 0)
+        goto oom;
     return reg;
 oom:
     ferry_err_set(err, FERRY_ENOMEM, "out of memory creating registry client");

@@ -42,6 +42,9 @@ reg_t *reg_new(http_loop_t *loop, const reg_opts_t *opts, ferry_err_t *err);
  * their reg_op_t objects must still be destroyed by their owners). */
 void reg_destroy(reg_t **self_p);
 const char *reg_host(const reg_t *reg);
+/* Replaces the client's login (a renewed temporary token); tokens fetched
+ * with the old one are dropped. 0 or FERRY_ENOMEM. */
+int reg_set_credentials(reg_t *reg, const char *username, const char *password);
 http_loop_t *reg_loop(const reg_t *reg);
 /* Requests this client sent, including retries and token fetches. */
 uint64_t reg_request_count(const reg_t *reg);

@@ -1227,13 +1227,14 @@ out:
 }
 
 int tcapi_instance_token(tcapi_t *api, const char *registry_id, char **username_out,
-                         char **password_out, ferry_err_t *err)
+                         char **password_out, int64_t *expires_ms_out, ferry_err_t *err)
 {
     json_t *request = NULL, *response = NULL;
     int rc;
 
     *username_out = NULL;
     *password_out = NULL;
+    *expires_ms_out = 0;
     if (!tcapi_text_ok(registry_id, 64))
         return ferry_err_set(err, FERRY_EINVAL, "invalid TCR instance id");
     request = json_pack("{s:s,s:s}", "RegistryId", registry_id, "TokenType", "temp");
@@ -1251,6 +1252,10 @@ int tcapi_instance_token(tcapi_t *api, const char *registry_id, char **username_
                            api->side, registry_id);
         goto out;
     }
+    /* ExpTime: Unix milliseconds; a temporary token lives an hour. */
+    json_t *exp = json_object_get(response, "ExpTime");
+    *expires_ms_out = json_is_integer(exp) && json_integer_value(exp) > 0 ? json_integer_value(exp)
+                                                                          : 0;
     *username_out = tcapi_strdup(username);
     *password_out = tcapi_strdup(token);
     if (!*username_out || !*password_out) {

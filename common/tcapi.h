@@ -143,8 +143,9 @@ int tcapi_create_namespace(tcapi_t *api, const char *registry_id, const char *na
 
 /* Creates a temporary (one hour) registry login (CreateInstanceToken). On
  * success *username_out and *password_out are owned by the caller; the
- * password is a secret: never log it. */
+ * password is a secret: never log it. *expires_ms_out is its ExpTime (Unix
+ * milliseconds), 0 when the answer has none. */
 int tcapi_instance_token(tcapi_t *api, const char *registry_id, char **username_out,
-                         char **password_out, ferry_err_t *err);
+                         char **password_out, int64_t *expires_ms_out, ferry_err_t *err);
 
 #endif

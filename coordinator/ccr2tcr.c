@@ -248,8 +248,22 @@ typedef struct ccr_run {
     char *owned[CCR_SECRETS_MAX]; /* secrets read from files, stdin or the environment; wiped */
     int n_owned;
     api_keys_t keys; /* --secret-file */
+    double token_expires; /* the temporary instance token's ExpTime (Unix s), 0 none */
     mig_t *m;
 } ccr_run_t;
+
+/* mig_renew_fn: a new temporary instance token. */
+static int ccr_renew(void *ud, char **user, char **pass, double *expires)
+{
+    ccr_run_t *r = ud;
+    int64_t expires_ms = 0;
+    ferry_err_t err;
+    int rc = tcapi_instance_token(r->tcr_api, r->inst.id, user, pass, &expires_ms, &err);
+    if (rc < 0)
+        log_warn("renewing the instance token: %s", err.message);
+    *expires = (double)expires_ms / 1000.0;
+    return rc;
+}
 
 /* A secret flag's value from @FILE, - or the text itself; owned by the run. */
 static int ccr_secret(ccr_run_t *r, const char *flag, const char **field)
@@ -388,11 +402,13 @@ static int ccr_discover(ccr_run_t *r)
      * a temporary instance token. */
     if (!a->tcr_auth && !security_lookup(r->cli.security, r->tcr_host, "")) {
         char *user = NULL, *pass = NULL;
-        if (tcapi_instance_token(r->tcr_api, r->inst.id, &user, &pass, &err) < 0)
+        int64_t expires_ms = 0;
+        if (tcapi_instance_token(r->tcr_api, r->inst.id, &user, &pass, &expires_ms, &err) < 0)
             return ccr_stop("%s", err.message);
         creds_clear(&r->cli.dst_creds);
         r->cli.dst_creds.username = user;
         r->cli.dst_creds.password = pass;
+        r->token_expires = (double)expires_ms / 1000.0;
     }
     log_info("ccr %s (%s): %zu repositories; tcr %s (%s, %s)", r->ccr_host, r->ccr_region,
              r->n_repos, a->tcr_name, r->inst.id, r->tcr_host);
@@ -558,6 +574,8 @@ int ccr2tcr_main(int argc, char **argv)
         src = cli_endpoint(&r.cli, r.m, r.ccr_host, "", true);
         dst = cli_endpoint(&r.cli, r.m, r.tcr_host, "", false);
         rc = src < 0 || dst < 0 ? 2 : 0;
+        if (rc == 0 && r.token_expires > 0) /* the temporary token lives an hour */
+            mig_endpoint_expires(r.m, dst, r.token_expires, ccr_renew, &r);
     }
     if (rc == 0)
         ccr_namespaces(&r);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -80,6 +81,63 @@ int mig_endpoint(mig_t *m, const mig_endpoint_opts_t *o, ferry_err_t *err)
     if (!e->host || endpoint_client(m, e, err) < 0)
         return err && err->code ? err->code : FERRY_ENOMEM;
     return (int)(m->n_eps - 1);
+}
+
+#define RENEW_MARGIN_MAX 300  /* seconds before expiry a login is renewed, at most */
+#define RENEW_PAUSE_MS   5000 /* between two renewals of one login */
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void mig_endpoint_expires(mig_t *m, int ep, double expires, mig_renew_fn renew, void *ud)
+{
+    run_ep_t *e = &m->eps[ep];
+    e->renew = renew;
+    e->renew_ud = ud;
+    e->expires = expires;
+    e->lifetime = expires > 0 ? expires - wall_s() : 0;
+}
+
+bool endpoints_renew(mig_t *m, int ep, bool now)
+{
+    run_ep_t *e = &m->eps[ep];
+    if (!e->renew || (e->renewed_ms && http_now_ms() - e->renewed_ms < RENEW_PAUSE_MS))
+        return false;
+    double margin = e->lifetime / 4 < RENEW_MARGIN_MAX ? e->lifetime / 4 : RENEW_MARGIN_MAX;
+    if (!now && (e->expires <= 0 || wall_s() < e->expires - margin))
+        return false;
+    e->renewed_ms = http_now_ms();
+    char *user = NULL, *pass = NULL;
+    double expires = 0;
+    if (e->renew(e->renew_ud, &user, &pass, &expires) < 0 || !user || !pass) {
+        log_warn("%s: the temporary login could not be renewed", e->host);
+        free(user);
+        free(pass);
+        return false;
+    }
+    if (e->password) {
+        explicit_bzero(e->password, strlen(e->password));
+        free(e->password);
+    }
+    free(e->username);
+    e->username = user;
+    e->password = pass;
+    e->expires = expires;
+    e->lifetime = expires > 0 ? expires - wall_s() : 0;
+    reg_set_credentials(e->reg, user, pass);
+    log_info("%s: renewed the temporary login (valid for %.0f s more)", e->host, e->lifetime);
+    return true;
+}
+
+void endpoints_keep_fresh(mig_t *m)
+{
+    for (size_t i = 0; i < m->n_eps; i++)
+        if (m->eps[i].renew)
+            endpoints_renew(m, (int)i, false);
 }
 
 void endpoints_free(run_ep_t *e)

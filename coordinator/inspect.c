@@ -743,6 +743,7 @@ void inspect_all(mig_t *m)
 {
     inspect_start(m);
     while (inspecting(m)) {
+        endpoints_keep_fresh(m);
         inspect_pump(m);
         http_loop_run(m->loop, RUN_TICK_MS, NULL, 0);
         run_publish(m, "inspect", NULL, false);

@@ -351,6 +351,15 @@ static void cb_result(void *ud, const char *agent_id, const proto_result_t *r)
         task_succeeded(m, t, r);
         return;
     }
+    /* A login refused mid-run that can be renewed: renewed, and the task
+     * goes again with the new one. */
+    bool auth = r->error_code && strcmp(r->error_code, "auth") == 0;
+    if (auth && (int)t->attempt <= m->opts.retries &&
+        (endpoints_renew(m, t->dst_ep, true) || endpoints_renew(m, t->src_ep, true))) {
+        t->attempt++;
+        plan_task_requeue(m->plan, t, http_now_ms());
+        return;
+    }
     if (r->error_class == PROTO_ERROR_RETRYABLE && (int)t->attempt <= m->opts.retries) {
         log_info("%s %s (attempt %u on %s): %s; retrying", proto_task_kind_name(t->kind), t->digest,
                  t->attempt, agent_id, r->message);
@@ -657,6 +666,7 @@ static void transfer_wait(mig_t *m, transfer_t *x, int64_t now)
 static bool transfer_turn(mig_t *m, transfer_t *x)
 {
     int64_t now = http_now_ms();
+    endpoints_keep_fresh(m);
     if (m->refused)
         return false; /* nothing was sent: there is nothing to wait for */
     if (run_stopping(m) && !x->stopping) {

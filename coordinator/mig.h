@@ -83,6 +83,15 @@ void mig_destroy(mig_t **self_p);
 /* Registers a registry; returns its index (>= 0) or a FERRY_E* code. The
  * same host registered twice returns the first index. */
 int mig_endpoint(mig_t *m, const mig_endpoint_opts_t *ep, ferry_err_t *err);
+/* A login that expires (a temporary instance token): called ahead of its
+ * expiry, and when an agent's task is refused for it, for a new login:
+ * 0 with *user and *pass (new strings the run takes) and *expires (Unix
+ * seconds), or a FERRY_E* code. */
+typedef int (*mig_renew_fn)(void *ud, char **user, char **pass, double *expires);
+/* Endpoint ep's login expires at `expires` (Unix seconds); renew keeps it
+ * fresh, for the coordinator and for the agents' next tasks. */
+void mig_endpoint_expires(mig_t *m, int ep, double expires, mig_renew_fn renew, void *ud);
+
 /* A tag and platform selection; strings are borrowed and must outlive the
  * migration. NULL fields select everything. */
 typedef struct mig_select {

@@ -70,6 +70,11 @@ typedef struct run_ep {
     reg_t *reg;            /* the coordinator's client */
     bool no_referrers_api; /* answered 404 to the referrers API once */
     uint8_t push_state;    /* enum push_state, for a target */
+    mig_renew_fn renew;    /* renews a login that expires, or NULL */
+    void *renew_ud;
+    double expires;        /* when the login expires (Unix seconds), 0 never */
+    double lifetime;       /* its lifetime when given: renewal starts a quarter before */
+    int64_t renewed_ms;    /* last renewal (http_now_ms), 0 never */
     /* As a target of a mirror: its catalog, so that repositories it lacks
      * need neither a tag listing nor a HEAD per tag (freed after listing). */
     reg_op_t *catalog_op;
@@ -196,6 +201,11 @@ int endpoints_check(mig_t *m);
  * before anything moves (a run with nothing to push asks nothing). Asks
  * once per registry; FERRY_EAUTH when refused (logged), else 0. */
 int endpoints_check_push(mig_t *m, int ep, const char *repo);
+/* Renews endpoint ep's expiring login when it is due (or at once with
+ * now, at most every few seconds). True when renewed. */
+bool endpoints_renew(mig_t *m, int ep, bool now);
+/* endpoints_renew for every endpoint that is due. */
+void endpoints_keep_fresh(mig_t *m);
 /* True when the run is asked to stop (SIGINT, SIGTERM). */
 bool run_stopping(const mig_t *m);
 

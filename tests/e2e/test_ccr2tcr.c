@@ -892,6 +892,25 @@ static void test_token(void)
     check_call_sides(calls);
     json_decref(calls);
     run_free(&r);
+
+    /* A token that lives 3 s, a run slowed to last longer: renewed ahead
+     * of its ExpTime, and the run completes. */
+    env_stop(&e);
+    if (env_start(&e, TOKEN_USER, TOKEN_PASS, json_pack("{s:i}", "token_ttl_ms", 3000), true) < 0) {
+        CHECK(!"environment");
+        env_stop(&e);
+        return;
+    }
+    run_guide(&r, e.tcr, &e.api, &(guide_t){.no_tcr_auth = true, .extra = "--qps 40"});
+    CHECK_INT(r.status, 0);
+    check_finished_out(r.out, 0, 0, 0);
+    CHECK_CONTAINS(r.err, "renewed the temporary login");
+    check_no_secrets(&r);
+    fprintf(stderr, "  slowed run: %.1f s\n", r.seconds);
+    calls = double_calls(&e.api);
+    CHECK(count_calls(calls, 0, "CreateInstanceToken", NULL) >= 2);
+    json_decref(calls);
+    run_free(&r);
     env_stop(&e);
 }
 

@@ -500,12 +500,14 @@ static void test_token(tcapi_t *tcr)
     ferry_err_t err;
     char *user = NULL, *password = NULL;
     ferry_err_clear(&err);
-    CHECK_INT(tcapi_instance_token(tcr, "tcr-abc12345", &user, &password, &err), 0);
+    int64_t expires_ms = 0;
+    CHECK_INT(tcapi_instance_token(tcr, "tcr-abc12345", &user, &password, &expires_ms, &err), 0);
+    CHECK(expires_ms > 0);
     CHECK(user && *user);
     CHECK(password && strlen(password) >= 32);
     free(user);
     free(password);
-    CHECK_INT(tcapi_instance_token(tcr, "tcr-unknown", &user, &password, &err), FERRY_ENOTFOUND);
+    CHECK_INT(tcapi_instance_token(tcr, "tcr-unknown", &user, &password, &expires_ms, &err), FERRY_ENOTFOUND);
     CHECK(user == NULL && password == NULL);
 }
 
