@@ -554,6 +554,7 @@ int ccr2tcr_main(int argc, char **argv)
     r.a.tag_num = 100;
     r.a.region = "ap-guangzhou";
     cli_extra_t extra = {ccr_options, ccr_handle, ccr_usage, &r.a, true};
+    cli_help_hint = "ferry ccr2tcr --help";
     int rc = cli_parse(&r.cli, argc, argv, &extra);
     if (rc == 0)
         rc = ccr_check(&r, argc, argv);

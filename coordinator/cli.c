@@ -32,6 +32,7 @@ enum {
     OPT_LISTEN,
     OPT_AGENTS,
     OPT_AGENTS_TIMEOUT,
+    OPT_STRICT,
     OPT_SERVER_KEY,
     OPT_ALLOW_KEYS,
     OPT_INSECURE_CONTROL,
@@ -65,6 +66,7 @@ static const struct option common_options[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"agents", required_argument, NULL, OPT_AGENTS},
     {"agents-timeout", required_argument, NULL, OPT_AGENTS_TIMEOUT},
+    {"strict", no_argument, NULL, OPT_STRICT},
     {"server-key", required_argument, NULL, OPT_SERVER_KEY},
     {"allow-keys", required_argument, NULL, OPT_ALLOW_KEYS},
     {"insecure-control", no_argument, NULL, OPT_INSECURE_CONTROL},
@@ -129,13 +131,15 @@ static int cli_listen_check(cli_t *cli)
                        listen);
 }
 
+const char *cli_help_hint = "ferry --help";
+
 int usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     fputs("ferry: ", stderr);
     vfprintf(stderr, fmt, ap);
-    fputs(" (see ferry --help)\n", stderr);
+    fprintf(stderr, " (see %s)\n", cli_help_hint);
     va_end(ap);
     return 2;
 }
@@ -311,6 +315,9 @@ int cli_parse(cli_t *cli, int argc, char **argv, const cli_extra_t *extra)
             if (parse_long(optarg, "--agents", 1, 10000, &v))
                 return 2;
             cli->opts.wait_agents = (int)v;
+            break;
+        case OPT_STRICT:
+            cli->opts.strict = true;
             break;
         case OPT_AGENTS_TIMEOUT:
             if (parse_long(optarg, "--agents-timeout", 1, 86400, &v))

@@ -49,6 +49,8 @@ extern volatile sig_atomic_t cli_stop_requested;
 void cli_usage(FILE *out);
 /* Prints "ferry: <message> (see ferry --help)" and returns 2. */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The help a usage error points at ("ferry --help", "ferry sync --help"). */
+extern const char *cli_help_hint;
 
 /* Longest secret read from a file or standard input. */
 #define CLI_SECRET_MAX 4096

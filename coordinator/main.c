@@ -30,6 +30,8 @@ static void on_signal(int sig)
     cli_stop_requested = 1;
 }
 
+static void cli_options_usage(FILE *out);
+
 void cli_usage(FILE *out)
 {
     fprintf(
@@ -61,6 +63,16 @@ void cli_usage(FILE *out)
         "  keygen [--force] FILE make a CURVE key pair (FILE and FILE.pub); an existing\n"
         "                        pair is kept unless --force\n"
         "\n"
+        "Each command has its own --help with examples (ferry sync --help shows the rules\n"
+        "formats).\n"
+        "\n");
+    cli_options_usage(out);
+}
+
+/* The options every migrating command takes. */
+static void cli_options_usage(FILE *out)
+{
+    fprintf(out,
         "Options:\n"
         "      --src-creds USER:PASS   source registry credentials (@FILE: its first line;\n"
         "                              -: a line of standard input; or FERRY_SRC_CREDS)\n"
@@ -80,6 +92,7 @@ void cli_usage(FILE *out)
         "                              default all platforms, which keeps index digests)\n"
         "      --jobs N                transfers at once with in-process agents (default 8)\n"
         "      --listen ENDPOINT       wait for remote agents there, e.g. tcp://0.0.0.0:7400\n"
+        "      --strict                verify: tags only the target has are differences\n"
         "      --agents N              remote agents to wait for before starting (default 1)\n"
         "      --agents-timeout SECONDS  give up (exit 2, naming who joined) when they are\n"
         "                              not all there by then\n"
@@ -242,6 +255,100 @@ static const mig_select_t *rule_select(const rule_t *r, mig_select_t *out)
     return out;
 }
 
+/* ferry mirror|copy|sync|verify --help: the command, examples, the options. */
+static void mirror_usage(FILE *out)
+{
+    fputs("Usage: ferry mirror SRC DST [options]\n"
+          "\n"
+          "Every repository of a registry (SRC = host[:port]), or under a path prefix\n"
+          "(host[:port]/prefix), to another registry or prefix: DST/REST for SRC/REST.\n"
+          "\n"
+          "Examples:\n"
+          "  ferry mirror registry.example.com registry.internal:5000/mirror --journal m.journal\n"
+          "  ferry mirror src.example.com/team-b dst.example.com/team-b --tags '^v' --latest 5\n"
+          "  ferry mirror src.example.com dst.example.com --watch 10m --http 127.0.0.1:8080\n"
+          "\n",
+          out);
+    cli_options_usage(out);
+}
+
+static void copy_usage(FILE *out)
+{
+    fputs("Usage: ferry copy SRC_REF DST_REF [options]\n"
+          "\n"
+          "One repository (every tag the selection takes), or one tag or digest:\n"
+          "host[:port]/repo[:tag|@digest] to host[:port]/repo[:tag] (a tag on the target\n"
+          "renames a single image).\n"
+          "\n"
+          "Examples:\n"
+          "  ferry copy src.example.com/team/app dst.example.com/team/app --tags '^v[0-9]' --latest 10\n"
+          "  ferry copy src.example.com/team/app:1.2 dst.example.com/team/app\n"
+          "  ferry copy src.example.com/team/app:latest dst.example.com/team/app:prod\n"
+          "\n",
+          out);
+    cli_options_usage(out);
+}
+
+static void sync_usage(FILE *out)
+{
+    fputs("Usage: ferry sync RULES_FILE [options]\n"
+          "\n"
+          "Many mappings from a file: ferry's JSON rules (RULES_FILE ending in .json) or\n"
+          "image-transfer's YAML rule file (any other name).\n"
+          "\n"
+          "JSON rules:\n"
+          "  {\"rules\": [\n"
+          "    {\"source\": \"src.example.com/team/app\", \"target\": \"dst.example.com/team/app\",\n"
+          "     \"tags\": {\"include\": \"^v\", \"exclude\": \"rc\", \"latest\": 5},\n"
+          "     \"platforms\": [\"linux/amd64\"]},\n"
+          "    {\"source\": \"src.example.com/tools\", \"target\": \"dst.example.com/tools\",\n"
+          "     \"tags\": [\"1.0\", \"2.0\"]},\n"
+          "    {\"source\": \"src.example.com/solo/app:latest\",\n"
+          "     \"target\": \"dst.example.com/sync/app:prod\"},\n"
+          "    {\"source\": \"src.example.com/team-b\", \"target\": \"dst.example.com/b\"}]}\n"
+          "  Only source and target are required; a source of one path component or a\n"
+          "  prefix with no tag mirrors everything under it; a target tag renames.\n"
+          "\n"
+          "image-transfer's YAML rule file (--ruleFile):\n"
+          "  src.example.com/team/web: dst.example.com/team/web\n"
+          "  src.example.com/team/api:v1,v2: dst.example.com/team/api\n"
+          "  src.example.com/team/web:latest: dst.example.com/team/web:prod\n"
+          "\n"
+          "Its security file (--security-file, image-transfer's --securityFile):\n"
+          "  src.example.com:\n"
+          "    username: reader\n"
+          "    password: secret\n"
+          "  dst.example.com/team:\n"
+          "    username: pusher\n"
+          "    password: secret\n"
+          "    insecure: false\n"
+          "\n"
+          "Examples:\n"
+          "  ferry sync rules.json --journal sync.journal\n"
+          "  ferry sync transfer-rule.yaml --security-file registry-secret.yaml\n"
+          "\n",
+          out);
+    cli_options_usage(out);
+}
+
+static void verify_usage(FILE *out)
+{
+    fputs("Usage: ferry verify SRC DST [options]\n"
+          "       ferry verify mirror|copy|sync ARGS [options]\n"
+          "\n"
+          "Compares every selected tag's manifest digest on both sides, and the signature\n"
+          "tags that travel with each; lists tags only the target has as extra (counted as\n"
+          "differences with --strict). Exit 0 only when everything matches. The second\n"
+          "form takes exactly what that command takes (a prefix mirror, renames).\n"
+          "\n"
+          "Examples:\n"
+          "  ferry verify mirror src.example.com/team-b dst.example.com/pfx\n"
+          "  ferry verify sync rules.json\n"
+          "\n",
+          out);
+    cli_options_usage(out);
+}
+
 /* What mirror, copy, sync and verify were asked: enough to build the
  * migration again for each pass of --watch. */
 typedef struct job {
@@ -305,7 +412,16 @@ static int cmd_migrate(const char *cmd, int argc, char **argv)
     if (rc)
         return rc;
     cli_t cli = {0};
-    rc = cli_parse(&cli, argc, argv, NULL);
+    void (*usage)(FILE *) = strcmp(cmd, "mirror") == 0 ? mirror_usage
+                            : strcmp(cmd, "copy") == 0 ? copy_usage
+                            : strcmp(cmd, "sync") == 0 ? sync_usage
+                                                       : verify_usage;
+    static const struct option none[] = {{NULL, 0, NULL, 0}};
+    cli_extra_t help = {none, NULL, usage, NULL, false};
+    char hint[64];
+    snprintf(hint, sizeof hint, "ferry %s --help", cmd);
+    cli_help_hint = hint;
+    rc = cli_parse(&cli, argc, argv, &help);
     if (rc) {
         cli_free(&cli);
         return rc;

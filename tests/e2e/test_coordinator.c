@@ -809,6 +809,26 @@ static void test_signatures(void)
     CHECK_CONTAINS(r.out, line);
     dump_if_failed(&r, before);
     ferry_run_free(&r);
+    ferry(&r, "verify mirror %s/team-b %s/pfx %s --strict", a->host, b->host,
+          insecure(a->host, b->host));
+    CHECK_INT(r.status, 1);
+    ferry_run_free(&r);
+
+    /* Each command has its own --help, with examples; sync's shows the formats. */
+    const char *helps[][2] = {{"mirror --help", "Usage: ferry mirror SRC DST"},
+                              {"copy --help", "renames a single image"},
+                              {"sync --help", "Its security file"},
+                              {"verify --help", "--strict"},
+                              {"ccr2tcr --help", "TENCENTCLOUD_SECRET_ID"}};
+    for (size_t i = 0; i < sizeof helps / sizeof helps[0]; i++) {
+        ferry(&r, "%s", helps[i][0]);
+        CHECK_INT(r.status, 0);
+        CHECK_CONTAINS(r.out, helps[i][1]);
+        ferry_run_free(&r);
+    }
+    ferry(&r, "sync");
+    CHECK_CONTAINS(r.err, "(see ferry sync --help)");
+    ferry_run_free(&r);
 out:
     json_decref(v1);
     json_decref(v2);
