@@ -685,11 +685,16 @@ static size_t run_tasks(coord_t *c, proto_msg_t **tasks, size_t n, size_t capaci
                 outstanding--;
                 got++;
             }
+        } else if (m->command == PROTO_HELLO) {
+            /* On a busy machine the agent may miss three heartbeats and come
+             * back on a fresh socket: a reconnect, not a failure (its HELLO
+             * lists what still runs, and those RESULTs still come). */
+            fprintf(stderr, "run_tasks: the agent reconnected (%zu active)\n",
+                    m->hello.active_count);
+            coord_welcome(c, HEARTBEAT_MS);
         } else {
             fprintf(stderr, "run_tasks: unexpected %s\n", proto_command_name(m->command));
-            CHECK(m->command != PROTO_HELLO && m->command != PROTO_DISCONNECT);
-            if (m->command == PROTO_HELLO)
-                coord_welcome(c, HEARTBEAT_MS);
+            CHECK(m->command != PROTO_DISCONNECT);
         }
         proto_msg_destroy(&m);
     }
