@@ -704,11 +704,59 @@ static int op_check_digest_header(reg_op_t *op, http_req_t *req, const char *exp
     return 0;
 }
 
+/* A manifest's (or the referrers') 2xx answer: its bytes, media type and
+ * digest, checked against what was asked for and what the registry says. */
+static int op_complete_manifest(reg_op_t *op, http_req_t *req)
+{
+    char actual[DIGEST_STR_MAX];
+    int rc;
+    if (op->kind == OP_MANIFEST_PUT) {
+        digest_sha256(op->body, op->body_len, actual);
+        if (strchr(op->ref, ':') && strcmp(op->ref, actual) != 0 &&
+            strncmp(op->ref, "sha256:", 7) == 0)
+            return ferry_err_set(&op->err, FERRY_EDIGEST, "%s: the bytes have digest %s",
+                                 op->what, actual);
+        rc = op_check_digest_header(op, req, actual);
+        if (rc == 0)
+            op->digest = strdup(actual);
+        return rc;
+    }
+    op->media_type = media_type_bare(http_req_header_get(req, "Content-Type"));
+    if (op->kind == OP_MANIFEST_HEAD) {
+        op->exists = true;
+        const char *d = http_req_header_get(req, "Docker-Content-Digest");
+        if (d && digest_validate(d, NULL) == 0)
+            op->digest = strdup(d);
+        else if (strchr(op->ref, ':'))
+            op->digest = strdup(op->ref);
+        const char *cl = http_req_header_get(req, "Content-Length");
+        op->size = cl ? strtoll(cl, NULL, 10) : -1;
+        return 0;
+    }
+    op->resp_body = http_req_body_steal(req, &op->resp_body_len);
+    if (op->kind == OP_REFERRERS)
+        return 0;
+    digest_sha256(op->resp_body, op->resp_body_len, actual);
+    if (strchr(op->ref, ':')) {
+        rc = digest_verify(op->ref, op->resp_body, op->resp_body_len, &op->err);
+        if (rc < 0) {
+            ferry_err_prefix(&op->err, "%s", op->what);
+            return rc;
+        }
+        op->digest = strdup(op->ref);
+    } else {
+        rc = op_check_digest_header(op, req, actual);
+        if (rc < 0)
+            return rc;
+        op->digest = strdup(actual);
+    }
+    return op->digest ? 0 : FERRY_ENOMEM;
+}
+
 /* Interprets a final response for op's kind. */
 static int op_complete(reg_op_t *op, http_req_t *req)
 {
     int status = http_req_status(req);
-    int rc;
     const fbuf_t *body = http_req_body(req);
     switch (op->kind) {
     case OP_PING:
@@ -722,61 +770,11 @@ static int op_complete(reg_op_t *op, http_req_t *req)
         break;
     case OP_MANIFEST_GET:
     case OP_REFERRERS:
-        if (status != 200)
-            break;
-        op->media_type = media_type_bare(http_req_header_get(req, "Content-Type"));
-        op->resp_body = http_req_body_steal(req, &op->resp_body_len);
-        if (op->kind == OP_REFERRERS)
-            return 0;
-        {
-            char actual[DIGEST_STR_MAX];
-            digest_sha256(op->resp_body, op->resp_body_len, actual);
-            if (strchr(op->ref, ':')) {
-                rc = digest_verify(op->ref, op->resp_body, op->resp_body_len, &op->err);
-                if (rc < 0) {
-                    ferry_err_prefix(&op->err, "%s", op->what);
-                    return rc;
-                }
-                op->digest = strdup(op->ref);
-            } else {
-                rc = op_check_digest_header(op, req, actual);
-                if (rc < 0)
-                    return rc;
-                op->digest = strdup(actual);
-            }
-        }
-        return op->digest ? 0 : FERRY_ENOMEM;
     case OP_MANIFEST_HEAD:
-        if (status != 200)
-            break;
-        op->exists = true;
-        op->media_type = media_type_bare(http_req_header_get(req, "Content-Type"));
-        {
-            const char *d = http_req_header_get(req, "Docker-Content-Digest");
-            if (d && digest_validate(d, NULL) == 0)
-                op->digest = strdup(d);
-            else if (strchr(op->ref, ':'))
-                op->digest = strdup(op->ref);
-            const char *cl = http_req_header_get(req, "Content-Length");
-            op->size = cl ? strtoll(cl, NULL, 10) : -1;
-        }
-        return 0;
     case OP_MANIFEST_PUT:
-        if (status / 100 != 2)
+        if (status / 100 != 2 || (op->kind != OP_MANIFEST_PUT && status != 200))
             break;
-        {
-            char actual[DIGEST_STR_MAX];
-            digest_sha256(op->body, op->body_len, actual);
-            if (strchr(op->ref, ':') && strcmp(op->ref, actual) != 0 &&
-                strncmp(op->ref, "sha256:", 7) == 0)
-                return ferry_err_set(&op->err, FERRY_EDIGEST, "%s: the bytes have digest %s",
-                                     op->what, actual);
-            rc = op_check_digest_header(op, req, actual);
-            if (rc < 0)
-                return rc;
-            op->digest = strdup(actual);
-        }
-        return 0;
+        return op_complete_manifest(op, req);
     case OP_BLOB_HEAD:
         if (status == 404) {
             op->exists = false;

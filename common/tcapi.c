@@ -459,6 +459,24 @@ static bool tcapi_transient(const char *code)
            strncmp(code, "ResourceUnavailable", 19) == 0;
 }
 
+/* The error for an API answer with Response.Error, after attempts tries. */
+static int tcapi_error(const tcapi_t *api, const char *action, const char *code,
+                       const char *message, const char *request_id, int attempts, ferry_err_t *err)
+{
+    int ferry_code = tcapi_map_code(code);
+    if (ferry_code == FERRY_EAUTH)
+        return ferry_err_set(err, FERRY_EAUTH,
+                             "%s API credentials rejected (SecretId %s, region %s) on %s: %s: %s "
+                             "(RequestId %s)",
+                             api->side, api->secret_id, api->region, action, code, message,
+                             request_id);
+    if (tcapi_transient(code))
+        return ferry_err_set(err, FERRY_ERETRY, "%s API %s: %s: %s (RequestId %s), after %d attempts",
+                             api->side, action, code, message, request_id, attempts);
+    return ferry_err_set(err, ferry_code, "%s API %s: %s: %s (RequestId %s)", api->side, action,
+                         code, message, request_id);
+}
+
 /* Like tcapi_call; also copies the API error code (or "") into code_out
  * when it is not NULL. */
 static int tcapi_call_code(tcapi_t *api, const char *action, json_t *request, json_t **response_out,
@@ -559,20 +577,7 @@ static int tcapi_call_code(tcapi_t *api, const char *action, json_t *request, js
             tcapi_backoff(api, attempt); /* and signed again, with a new timestamp */
             continue;
         }
-        int ferry_code = tcapi_map_code(code);
-        if (ferry_code == FERRY_EAUTH)
-            rc = ferry_err_set(err, FERRY_EAUTH,
-                               "%s API credentials rejected (SecretId %s, region %s) on %s: %s: %s "
-                               "(RequestId %s)",
-                               api->side, api->secret_id, api->region, action, code, message,
-                               request_id);
-        else if (tcapi_transient(code))
-            rc = ferry_err_set(err, FERRY_ERETRY,
-                               "%s API %s: %s: %s (RequestId %s), after %d attempts", api->side,
-                               action, code, message, request_id, attempt + 1);
-        else
-            rc = ferry_err_set(err, ferry_code, "%s API %s: %s: %s (RequestId %s)", api->side,
-                               action, code, message, request_id);
+        rc = tcapi_error(api, action, code, message, request_id, attempt + 1, err);
         if (err)
             err->http_status = (int)status;
         goto out;

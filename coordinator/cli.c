@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,9 +226,132 @@ static int cli_creds_env(cli_t *cli)
     return 0;
 }
 
+/* The options that only store their value: a row each. */
+enum cli_kind { CK_STR, CK_FILE, CK_INT, CK_TRUE };
+typedef struct cli_simple {
+    int opt;          /* OPT_* */
+    int kind;         /* enum cli_kind */
+    size_t offset;    /* the field in cli_t */
+    const char *flag; /* for messages */
+    long min, max;    /* CK_INT bounds */
+} cli_simple_t;
+
+#define CLI_FIELD(f) offsetof(cli_t, f)
+static const cli_simple_t cli_simple[] = {
+    {OPT_AUTH_FILE, CK_FILE, CLI_FIELD(auth_file), "--auth-file", 0, 0},
+    {OPT_SECURITY_FILE, CK_STR, CLI_FIELD(security_file), "--security-file", 0, 0},
+    {OPT_CA_FILE, CK_FILE, CLI_FIELD(ca_file), "--ca-file", 0, 0},
+    {OPT_TAGS, CK_STR, CLI_FIELD(opts.include), "--tags", 0, 0},
+    {OPT_EXCLUDE_TAGS, CK_STR, CLI_FIELD(opts.exclude), "--exclude-tags", 0, 0},
+    {OPT_LATEST, CK_INT, CLI_FIELD(opts.latest), "--latest", 0, 1000000},
+    {OPT_JOBS, CK_INT, CLI_FIELD(opts.jobs), "--jobs", 1, 1024},
+    {OPT_LISTEN, CK_STR, CLI_FIELD(opts.listen), "--listen", 0, 0},
+    {OPT_AGENTS, CK_INT, CLI_FIELD(opts.wait_agents), "--agents", 1, 10000},
+    {OPT_STRICT, CK_TRUE, CLI_FIELD(opts.strict), "--strict", 0, 0},
+    {OPT_AGENTS_TIMEOUT, CK_INT, CLI_FIELD(opts.agents_timeout_s), "--agents-timeout", 1, 86400},
+    {OPT_SERVER_KEY, CK_FILE, CLI_FIELD(opts.server_key_file), "--server-key", 0, 0},
+    {OPT_ALLOW_KEYS, CK_FILE, CLI_FIELD(opts.allow_keys_file), "--allow-keys", 0, 0},
+    {OPT_INSECURE_CONTROL, CK_TRUE, CLI_FIELD(insecure_control), "--insecure-control", 0, 0},
+    {OPT_JOURNAL, CK_STR, CLI_FIELD(opts.journal), "--journal", 0, 0},
+    {OPT_REPORT, CK_STR, CLI_FIELD(opts.report), "--report", 0, 0},
+    {OPT_RETRIES, CK_INT, CLI_FIELD(opts.retries), "--retries", 0, 100},
+    {OPT_NO_OVERWRITE, CK_TRUE, CLI_FIELD(opts.no_overwrite), "--no-overwrite", 0, 0},
+    {OPT_DRY_RUN, CK_TRUE, CLI_FIELD(opts.dry_run), "--dry-run", 0, 0},
+    {OPT_CHUNK_MIB, CK_INT, CLI_FIELD(opts.chunk_mib), "--chunk-mib", 1, 4096},
+    {OPT_METRICS_FILE, CK_STR, CLI_FIELD(opts.metrics_file), "--metrics-file", 0, 0},
+    {OPT_STATUS_FILE, CK_STR, CLI_FIELD(opts.status_file), "--status-file", 0, 0},
+    {OPT_HEARTBEAT, CK_INT, CLI_FIELD(opts.heartbeat_ms), "--heartbeat-ms", 100, 60000},
+};
+
+/* A row of cli_simple into cli; 0, or 2 after a usage message. */
+static int cli_store(cli_t *cli, const cli_simple_t *row, const char *arg)
+{
+    char *field = (char *)cli + row->offset;
+    long v = 0;
+    switch (row->kind) {
+    case CK_FILE:
+        if (check_readable(arg, row->flag))
+            return 2;
+        /* fall through */
+    case CK_STR:
+        memcpy(field, &arg, sizeof arg);
+        return 0;
+    case CK_INT:
+        if (parse_long(arg, row->flag, row->min, row->max, &v))
+            return 2;
+        *(int *)(void *)field = (int)v;
+        return 0;
+    default:
+        *(bool *)(void *)field = true;
+        return 0;
+    }
+}
+
+static const int cli_progress_modes[] = {MIG_PROGRESS_AUTO, MIG_PROGRESS_PLAIN, MIG_PROGRESS_JSON,
+                                         MIG_PROGRESS_NONE};
+static const char *const cli_progress_names[] = {"auto", "plain", "json", "none"};
+
+/* The options that do more than store a value; 0, or 2. */
+static int cli_option(cli_t *cli, int c, char *arg, const cli_extra_t *extra)
+{
+    ferry_err_t err;
+    long v = 0;
+    for (size_t i = 0; i < sizeof cli_simple / sizeof *cli_simple; i++)
+        if (cli_simple[i].opt == c)
+            return cli_store(cli, &cli_simple[i], arg);
+    switch (c) {
+    case OPT_SRC_CREDS:
+    case OPT_DST_CREDS:
+        return cli_creds(c == OPT_SRC_CREDS ? "--src-creds" : "--dst-creds", arg,
+                         c == OPT_SRC_CREDS ? &cli->src_creds : &cli->dst_creds);
+    case OPT_INSECURE:
+        if (cli->n_insecure == 64)
+            return usage_error("too many --insecure hosts");
+        if (ref_validate_host(arg, &err) < 0)
+            return usage_error("--insecure %s: %s", arg, err.message);
+        cli->insecure[cli->n_insecure++] = arg;
+        return 0;
+    case OPT_PLATFORM:
+        if (platform_parse(arg, NULL, NULL, NULL, &err) < 0)
+            return usage_error("--platform: %s", err.message);
+        if (cli->n_platforms == 16)
+            return usage_error("too many --platform values");
+        cli->platforms[cli->n_platforms++] = arg;
+        return 0;
+    case OPT_QPS:
+        if (parse_long(arg, "--qps", 1, 100000, &v))
+            return 2;
+        cli->qps = (double)v;
+        return 0;
+    case OPT_PROGRESS:
+        for (size_t i = 0; i < 4; i++)
+            if (strcmp(arg, cli_progress_names[i]) == 0)
+                return cli->opts.progress = cli_progress_modes[i], 0;
+        return usage_error("--progress must be auto, plain, json or none, not '%s'", arg);
+    case OPT_LOG_LEVEL:
+        if (log_level_parse(arg) < 0)
+            return usage_error("--log-level must be error, warn, info or debug, not '%s'", arg);
+        log_set_level(log_level_parse(arg));
+        return 0;
+    case OPT_LOG_JSON:
+        log_set_json(true);
+        return 0;
+    case 'h':
+        if (extra && extra->usage)
+            extra->usage(stdout);
+        else
+            cli_usage(stdout);
+        exit(0);
+    case 'V':
+        printf("ferry %s\n", FERRY_VERSION);
+        exit(0);
+    default:
+        return usage_error("unknown option");
+    }
+}
+
 int cli_parse(cli_t *cli, int argc, char **argv, const cli_extra_t *extra)
 {
-    long v = 0;
     int c;
     ferry_err_t err;
     cli->opts.retries = 3;
@@ -251,166 +375,9 @@ int cli_parse(cli_t *cli, int argc, char **argv, const cli_extra_t *extra)
                 return rc;
             continue;
         }
-        switch (c) {
-        case OPT_SRC_CREDS:
-        case OPT_DST_CREDS: {
-            int rc = cli_creds(c == OPT_SRC_CREDS ? "--src-creds" : "--dst-creds", optarg,
-                               c == OPT_SRC_CREDS ? &cli->src_creds : &cli->dst_creds);
-            if (rc)
-                return rc;
-            break;
-        }
-        case OPT_AUTH_FILE:
-            if (check_readable(optarg, "--auth-file"))
-                return 2;
-            cli->auth_file = optarg;
-            break;
-        case OPT_SECURITY_FILE:
-            cli->security_file = optarg;
-            break;
-        case OPT_INSECURE:
-            if (cli->n_insecure == 64)
-                return usage_error("too many --insecure hosts");
-            if (ref_validate_host(optarg, &err) < 0)
-                return usage_error("--insecure %s: %s", optarg, err.message);
-            cli->insecure[cli->n_insecure++] = optarg;
-            break;
-        case OPT_CA_FILE:
-            if (check_readable(optarg, "--ca-file"))
-                return 2;
-            cli->ca_file = optarg;
-            break;
-        case OPT_TAGS:
-            cli->opts.include = optarg;
-            break;
-        case OPT_EXCLUDE_TAGS:
-            cli->opts.exclude = optarg;
-            break;
-        case OPT_LATEST:
-            if (parse_long(optarg, "--latest", 0, 1000000, &v))
-                return 2;
-            cli->opts.latest = (int)v;
-            break;
-        case OPT_PLATFORM: {
-            char *os = NULL, *arch = NULL, *variant = NULL;
-            if (platform_parse(optarg, &os, &arch, &variant, &err) < 0)
-                return usage_error("--platform: %s", err.message);
-            free(os);
-            free(arch);
-            free(variant);
-            if (cli->n_platforms == 16)
-                return usage_error("too many --platform values");
-            cli->platforms[cli->n_platforms++] = optarg;
-            break;
-        }
-        case OPT_JOBS:
-            if (parse_long(optarg, "--jobs", 1, 1024, &v))
-                return 2;
-            cli->opts.jobs = (int)v;
-            break;
-        case OPT_LISTEN:
-            cli->opts.listen = optarg;
-            break;
-        case OPT_AGENTS:
-            if (parse_long(optarg, "--agents", 1, 10000, &v))
-                return 2;
-            cli->opts.wait_agents = (int)v;
-            break;
-        case OPT_STRICT:
-            cli->opts.strict = true;
-            break;
-        case OPT_AGENTS_TIMEOUT:
-            if (parse_long(optarg, "--agents-timeout", 1, 86400, &v))
-                return 2;
-            cli->opts.agents_timeout_s = (int)v;
-            break;
-        case OPT_SERVER_KEY:
-            if (check_readable(optarg, "--server-key"))
-                return 2;
-            cli->opts.server_key_file = optarg;
-            break;
-        case OPT_ALLOW_KEYS:
-            if (check_readable(optarg, "--allow-keys"))
-                return 2;
-            cli->opts.allow_keys_file = optarg;
-            break;
-        case OPT_INSECURE_CONTROL:
-            cli->insecure_control = true;
-            break;
-        case OPT_JOURNAL:
-            cli->opts.journal = optarg;
-            break;
-        case OPT_REPORT:
-            cli->opts.report = optarg;
-            break;
-        case OPT_RETRIES:
-            if (parse_long(optarg, "--retries", 0, 100, &v))
-                return 2;
-            cli->opts.retries = (int)v;
-            break;
-        case OPT_QPS:
-            if (parse_long(optarg, "--qps", 1, 100000, &v))
-                return 2;
-            cli->qps = (double)v;
-            break;
-        case OPT_NO_OVERWRITE:
-            cli->opts.no_overwrite = true;
-            break;
-        case OPT_DRY_RUN:
-            cli->opts.dry_run = true;
-            break;
-        case OPT_PROGRESS:
-            if (strcmp(optarg, "auto") == 0)
-                cli->opts.progress = MIG_PROGRESS_AUTO;
-            else if (strcmp(optarg, "plain") == 0)
-                cli->opts.progress = MIG_PROGRESS_PLAIN;
-            else if (strcmp(optarg, "json") == 0)
-                cli->opts.progress = MIG_PROGRESS_JSON;
-            else if (strcmp(optarg, "none") == 0)
-                cli->opts.progress = MIG_PROGRESS_NONE;
-            else
-                return usage_error("--progress must be auto, plain, json or none, not '%s'",
-                                   optarg);
-            break;
-        case OPT_LOG_LEVEL: {
-            int level = log_level_parse(optarg);
-            if (level < 0)
-                return usage_error("--log-level must be error, warn, info or debug, not '%s'",
-                                   optarg);
-            log_set_level(level);
-            break;
-        }
-        case OPT_LOG_JSON:
-            log_set_json(true);
-            break;
-        case OPT_CHUNK_MIB:
-            if (parse_long(optarg, "--chunk-mib", 1, 4096, &v))
-                return 2;
-            cli->opts.chunk_mib = (int)v;
-            break;
-        case OPT_METRICS_FILE:
-            cli->opts.metrics_file = optarg;
-            break;
-        case OPT_STATUS_FILE:
-            cli->opts.status_file = optarg;
-            break;
-        case OPT_HEARTBEAT:
-            if (parse_long(optarg, "--heartbeat-ms", 100, 60000, &v))
-                return 2;
-            cli->opts.heartbeat_ms = (int)v;
-            break;
-        case 'h':
-            if (extra && extra->usage)
-                extra->usage(stdout);
-            else
-                cli_usage(stdout);
-            exit(0);
-        case 'V':
-            printf("ferry %s\n", FERRY_VERSION);
-            exit(0);
-        default:
-            return usage_error("unknown option");
-        }
+        int rc = cli_option(cli, c, optarg, extra);
+        if (rc)
+            return rc;
     }
     int env_rc = cli_creds_env(cli);
     if (env_rc)
