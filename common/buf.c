@@ -186,3 +186,16 @@ out:
     close(fd);
     return rc;
 }
+
+void *array_grow(void *arr, size_t n, size_t *cap, size_t elem)
+{
+    if (n < *cap)
+        return arr;
+    size_t grown = *cap ? *cap * 2 : 8;
+    if (grown < *cap || elem == 0 || grown > SIZE_MAX / elem)
+        return NULL;
+    void *bigger = realloc(arr, grown * elem);
+    if (bigger)
+        *cap = grown;
+    return bigger;
+}

@@ -43,4 +43,10 @@ char *fbuf_steal(fbuf_t *b);
 int fbuf_read_file(const char *path, size_t max, int flags, char **out, size_t *len_out,
                    ferry_err_t *err);
 
+/* Room for one more element in an array of n elements of elem bytes with
+ * *cap allocated (doubling, from 8; overflow-checked): returns the array,
+ * moved perhaps, with *cap updated, or NULL when out of memory (the old
+ * array is then still valid and unchanged). */
+void *array_grow(void *arr, size_t n, size_t *cap, size_t elem);
+
 #endif

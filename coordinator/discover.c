@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/manifest.h"
 #include "coordinator/run.h"
@@ -22,16 +23,12 @@ static const selector_t *selector_for(mig_t *m, const mig_select_t *sel, ferry_e
 {
     if (!sel)
         return m->sel;
-    if (m->n_selectors == m->cap_selectors) {
-        size_t cap = m->cap_selectors ? m->cap_selectors * 2 : 8;
-        selector_t **v = realloc(m->selectors, cap * sizeof *v);
-        if (!v) {
-            ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-            return NULL;
-        }
-        m->selectors = v;
-        m->cap_selectors = cap;
+    selector_t **v = array_grow(m->selectors, m->n_selectors, &m->cap_selectors, sizeof *v);
+    if (!v) {
+        ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+        return NULL;
     }
+    m->selectors = v;
     selector_t *s = selector_new(sel, err);
     if (s)
         m->selectors[m->n_selectors++] = s;
@@ -41,14 +38,10 @@ static const selector_t *selector_for(mig_t *m, const mig_select_t *sel, ferry_e
 static run_repo_t *repo_new(mig_t *m, int src_ep, const char *src_repo, int dst_ep,
                             const char *dst_repo, const selector_t *sel)
 {
-    if (m->n_repos == m->cap_repos) {
-        size_t cap = m->cap_repos ? m->cap_repos * 2 : 64;
-        run_repo_t *r = realloc(m->repos, cap * sizeof *r);
-        if (!r)
-            return NULL;
-        m->repos = r;
-        m->cap_repos = cap;
-    }
+    run_repo_t *grown = array_grow(m->repos, m->n_repos, &m->cap_repos, sizeof *grown);
+    if (!grown)
+        return NULL;
+    m->repos = grown;
     run_repo_t *r = &m->repos[m->n_repos];
     memset(r, 0, sizeof *r);
     r->src_ep = src_ep;
@@ -122,14 +115,10 @@ int mig_add_catalog(mig_t *m, int src_ep, const char *src_prefix, int dst_ep,
     const selector_t *s = selector_for(m, sel, err); /* a bad regex is a usage error now */
     if (!s)
         return err && err->code ? err->code : FERRY_EINVAL;
-    if (m->n_catalogs == m->cap_catalogs) {
-        size_t cap = m->cap_catalogs ? m->cap_catalogs * 2 : 4;
-        run_catalog_t *c = realloc(m->catalogs, cap * sizeof *c);
-        if (!c)
-            return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-        m->catalogs = c;
-        m->cap_catalogs = cap;
-    }
+    run_catalog_t *grown = array_grow(m->catalogs, m->n_catalogs, &m->cap_catalogs, sizeof *grown);
+    if (!grown)
+        return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+    m->catalogs = grown;
     run_catalog_t *c = &m->catalogs[m->n_catalogs++];
     memset(c, 0, sizeof *c);
     c->src_ep = src_ep;

@@ -6,6 +6,7 @@
 #include <zmq.h>
 
 #include "common/http.h"
+#include "common/buf.h"
 #include "common/log.h"
 
 /* Balancing: blobs this large count by their bytes; an agent's rate is known
@@ -103,20 +104,9 @@ static bool ids_remove(uint64_t *ids, size_t *n, uint64_t task_id)
 
 /* The array arr of *cap elements of elem bytes, grown (doubled, from 8) when
  * n of them fill it: the array to use, or NULL (arr unchanged) without memory. */
-static void *grow(void *arr, size_t n, size_t *cap, size_t elem)
-{
-    if (n < *cap)
-        return arr;
-    size_t grown = *cap ? *cap * 2 : 8;
-    void *bigger = realloc(arr, grown * elem);
-    if (bigger)
-        *cap = grown;
-    return bigger;
-}
-
 static int ids_add(uint64_t **ids, size_t *n, size_t *cap, uint64_t task_id)
 {
-    uint64_t *l = grow(*ids, *n, cap, sizeof *l);
+    uint64_t *l = array_grow(*ids, *n, cap, sizeof *l);
     if (!l)
         return FERRY_ENOMEM;
     *ids = l;
@@ -168,7 +158,7 @@ static bool lease_remove(agent_entry_t *a, uint64_t task_id, uint64_t bytes, int
 
 static int lease_add(agent_entry_t *a, uint64_t task_id, uint64_t size, int64_t now)
 {
-    lease_t *l = grow(a->leases, a->n_leases, &a->cap_leases, sizeof *l);
+    lease_t *l = array_grow(a->leases, a->n_leases, &a->cap_leases, sizeof *l);
     if (!l)
         return FERRY_ENOMEM;
     a->leases = l;
@@ -240,7 +230,7 @@ static void agent_forget(dispatch_t *d, agent_entry_t *a)
 
 static agent_entry_t *agent_add(dispatch_t *d, const void *rid, size_t len)
 {
-    agent_entry_t *agents = grow(d->agents, d->n_agents, &d->cap_agents, sizeof *agents);
+    agent_entry_t *agents = array_grow(d->agents, d->n_agents, &d->cap_agents, sizeof *agents);
     if (!agents)
         return NULL;
     d->agents = agents;

@@ -54,14 +54,10 @@ int mig_endpoint(mig_t *m, const mig_endpoint_opts_t *o, ferry_err_t *err)
             return (int)i;
     if (m->n_eps >= RUN_EPS_MAX)
         return ferry_err_set(err, FERRY_ETOOBIG, "too many registries");
-    if (m->n_eps == m->cap_eps) {
-        size_t cap = m->cap_eps ? m->cap_eps * 2 : 4;
-        run_ep_t *eps = realloc(m->eps, cap * sizeof *eps);
-        if (!eps)
-            return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
-        m->eps = eps;
-        m->cap_eps = cap;
-    }
+    run_ep_t *eps = array_grow(m->eps, m->n_eps, &m->cap_eps, sizeof *eps);
+    if (!eps)
+        return ferry_err_set(err, FERRY_ENOMEM, "out of memory");
+    m->eps = eps;
     run_ep_t *e = &m->eps[m->n_eps++];
     memset(e, 0, sizeof *e);
     e->host = strdup(o->host);

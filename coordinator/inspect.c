@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/manifest.h"
 #include "coordinator/run.h"
@@ -115,14 +116,10 @@ int inspect_image_add(mig_t *m, size_t repo_index, const char *ref)
         return 0;
     if (strmap_put(m->selected, key, NULL, NULL) < 0)
         return FERRY_ENOMEM;
-    if (m->n_images == m->cap_images) {
-        size_t cap = m->cap_images ? m->cap_images * 2 : 256;
-        run_image_t *im = realloc(m->images, cap * sizeof *im);
-        if (!im)
-            return FERRY_ENOMEM;
-        m->images = im;
-        m->cap_images = cap;
-    }
+    run_image_t *grown = array_grow(m->images, m->n_images, &m->cap_images, sizeof *grown);
+    if (!grown)
+        return FERRY_ENOMEM;
+    m->images = grown;
     run_image_t *img = &m->images[m->n_images];
     memset(img, 0, sizeof *img);
     img->repo = (uint32_t)repo_index;

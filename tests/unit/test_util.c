@@ -5,6 +5,7 @@
 #include "testlib.h"
 
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -144,8 +145,30 @@ static void test_digest(void)
     digest_ctx_destroy(&ctx);
 }
 
+static void test_array_grow(void)
+{
+    int *v = NULL;
+    size_t n = 0, cap = 0;
+    for (int i = 0; i < 100; i++) {
+        int *g = array_grow(v, n, &cap, sizeof *g);
+        CHECK(g != NULL);
+        if (!g)
+            break;
+        v = g;
+        v[n++] = i;
+    }
+    CHECK_INT(n, 100);
+    CHECK(cap >= 100 && cap <= 128);
+    CHECK_INT(v[99], 99);
+    /* An element count that would overflow is refused, the array kept. */
+    size_t huge = SIZE_MAX / 2 + 1;
+    CHECK(array_grow(v, huge, &huge, 4) == NULL);
+    free(v);
+}
+
 int main(void)
 {
+    test_array_grow();
     test_buf_cap();
     test_read_file();
     test_err();
