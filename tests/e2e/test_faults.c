@@ -1786,6 +1786,60 @@ out:
     fx_registry_stop(&dst);
 }
 
+/* An https registry whose token realm is plain http: the credentials would
+ * cross the network in the clear, so the realm is refused and never asked
+ * (a collector stands at that address). The registry here is a TLS fault
+ * proxy answering every request with that challenge. */
+static void test_realm(void)
+{
+    ferry_run_t r = {0};
+    fx_registry_t *tls = fx_registry_start("tls", 0), *dst = registry();
+    fx_proxy_t *collector = dst ? proxy(dst) : NULL;
+    pid_t pid = -1;
+    if (!tls || !dst || !collector)
+        goto out;
+    const char *port_file = work_path("realm-proxy.port");
+    char crt[400], key[400];
+    snprintf(crt, sizeof crt, "%s/tls/server.crt", tls->dir);
+    snprintf(key, sizeof key, "%s/tls/server.key", tls->dir);
+    pid = bg_start("/dev/null", work_path("realm-proxy.log"),
+                   "/usr/bin/python3 '%s' --upstream %s --upstream-ca '%s' --port-file '%s' "
+                   "--tls-cert '%s' --tls-key '%s'",
+                   FAULTPROXY, tls->url, tls->ca_file, port_file, crt, key);
+    CHECK(pid > 0 && wait_file(port_file, "\n", 1, 15000));
+    char *port_text = fx_read_file(port_file);
+    char host[64], rule_text[700];
+    snprintf(host, sizeof host, "127.0.0.1:%ld", port_text ? strtol(port_text, NULL, 10) : 0L);
+    free(port_text);
+    snprintf(rule_text, sizeof rule_text,
+             "{\"match\":\".\",\"action\":\"answer\",\"count\":-1,\"status\":401,"
+             "\"body\":{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"token\"}]},"
+             "\"headers\":{\"WWW-Authenticate\":\"Bearer realm=\\\"%s/token\\\","
+             "service=\\\"registry\\\"\"}}",
+             collector->url);
+    CHECK_INT(fx_run(NULL, "curl -sf --cacert '%s' -o /dev/null -X POST -d '%s' https://%s/__fault",
+                     tls->ca_file, rule_text, host),
+              0);
+    int before = test_failures;
+    ferry(&r, "copy %s/x/app:v1 %s/x/app --src-creds user:secret-pass --ca-file '%s' --insecure %s "
+              "--progress none",
+          host, dst->host, tls->ca_file, dst->host);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "is plain http for an https registry: refused");
+    CHECK_INT(proxy_count(collector, NULL, NULL, NULL), 0);
+    CHECK(!strstr(r.err, "secret-pass"));
+    dump_if_failed(&r, before);
+out:
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        bg_wait(pid, 5000);
+    }
+    ferry_run_free(&r);
+    fx_proxy_stop(&collector);
+    fx_registry_stop(&tls);
+    fx_registry_stop(&dst);
+}
+
 /* A source blob whose bytes do not match its digest: that image fails with
  * a digest-mismatch reason, the others migrate, and the target holds nothing
  * unverified. */
@@ -2035,7 +2089,7 @@ static const subtest_t subtests[] = {
     {"overlap", test_overlap}, {"names", test_names},
     {"endless", test_endless}, {"late", test_late}, {"watch", test_watch},
     {"origins", test_origins}, {"peer", test_peer},
-    {"schema1", test_schema1},
+    {"schema1", test_schema1}, {"realm", test_realm},
 };
 
 int main(int argc, char **argv)
