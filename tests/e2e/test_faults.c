@@ -1418,6 +1418,38 @@ static void test_endless(void)
     CHECK(now_ms() - t0 < 1500);
     CHECK_INT(fx_log_count(dst, mark, "\"PUT /v2/"), 0);
     dump_if_failed(&r, before);
+    ferry_run_free(&r);
+
+    /* Pages of long names: the listing stops at its byte cap with a clear
+     * error (a counted failure), instead of growing without end. */
+    proxy_reset(ps);
+    char *rule_text = NULL;
+    size_t rule_len = 0;
+    FILE *f = open_memstream(&rule_text, &rule_len);
+    if (f) {
+        fputs("{\"match\":\"^GET /v2/_catalog\",\"action\":\"answer\",\"count\":-1,"
+              "\"headers\":{\"Link\":\"<{path}&more=1>; rel=\\\"next\\\"\"},"
+              "\"body\":{\"repositories\":[",
+              f);
+        for (int i = 0; i < 3000; i++) /* 3000 names of 2 KiB: 6 MiB a page */
+            fprintf(f, "%s\"n%04d%02040d\"", i ? "," : "", i, 0);
+        fputs("]}}", f);
+        fclose(f);
+    }
+    char rules_path[400];
+    snprintf(rules_path, sizeof rules_path, "%s/long-names.json", workdir);
+    CHECK(rule_text && write_file(rules_path, rule_text) == 0);
+    free(rule_text);
+    CHECK_INT(fx_run(NULL, "curl -sf -o /dev/null -X POST --data-binary @'%s' %s/__fault",
+                     rules_path, ps->url),
+              0);
+    before = test_failures;
+    ferry(&r, "mirror %s %s %s", ps->host, dst->host, insecure(ps->host, dst->host));
+    CHECK_INT(r.status, 1);
+    CHECK_CONTAINS(r.err, "the names listed exceed 64 MiB");
+    check_finished(&r, 0, 1, 0);
+    CHECK(proxy_count(ps, "GET", "/v2/_catalog", "answer") <= 12);
+    dump_if_failed(&r, before);
 out:
     ferry_run_free(&r);
     fx_proxy_stop(&ps);
