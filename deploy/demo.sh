@@ -3,8 +3,16 @@
 # builds it, starts two local registries, seeds the source with sample images
 # (several namespaces, nested paths, a multi-arch index, shared layers, a
 # signature-like artifact), mirrors it with `ferry mirror`, checks the result
-# with `ferry verify` and with skopeo, and stops the registries again.
+# with `ferry verify` and with skopeo, shows what moved, and stops the
+# registries again. With --keep both registries keep running (and the report
+# stays) and the demo prints commands to look at them with.
 set -euo pipefail
+keep=0
+case "${1:-}" in
+    --keep) keep=1 ;;
+    "") ;;
+    *) echo "usage: bash deploy/demo.sh [--keep]" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 top=$(pwd)
 
@@ -18,6 +26,7 @@ regfix="/usr/bin/python3 $top/tests/fixtures/regfix.py"
 
 work=$(mktemp -d /tmp/ferry-demo.XXXXXX)
 cleanup() {
+    [ "$keep" = 1 ] && return
     $regfix stop --dir "$work/source" >/dev/null 2>&1 || true
     $regfix stop --dir "$work/target" >/dev/null 2>&1 || true
     rm -rf "$work"
@@ -56,5 +65,27 @@ echo "== ferry verify $src $dst"
 echo "== skopeo, an independent client: the multi-arch index digest on both sides"
 skopeo inspect --raw --tls-verify=false "docker://$src/team-a/multiarch:latest" | sha256sum
 skopeo inspect --raw --tls-verify=false "docker://$dst/team-a/multiarch:latest" | sha256sum
-echo "== the JSON report has $(/usr/bin/python3 -c "import json; print(len(json.load(open('$work/report.json'))['items']))" ) items"
+echo "== what moved (from the JSON report)"
+/usr/bin/python3 - "$work/report.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for item in r["items"]:
+    print("   %-9s %s -> %s" % (item["status"], item["source"], item["target"] or ""))
+c = r["counts"]
+print("   %d migrated, %d already there, %d failed; %.1f MiB" % (
+    c["migrated"], c["skipped"], c["failed"], c["bytes"] / 1048576))
+PY
+echo "== the target's repositories"
+curl -s "http://$dst/v2/_catalog" | /usr/bin/python3 -c 'import json,sys; print("   " + "\n   ".join(json.load(sys.stdin)["repositories"]))'
+if [ "$keep" = 1 ]; then
+    cat <<MSG
+== both registries keep running (--keep); to look, or to stop them:
+   skopeo inspect --tls-verify=false docker://$dst/team-a/multiarch:latest
+   skopeo inspect --raw --tls-verify=false docker://$dst/team-a/signed:v1
+   podman pull --tls-verify=false $dst/team-a/api:2.0
+   $ferry verify $src $dst --insecure 127.0.0.1
+   the report: $work/report.json
+   stop: $regfix stop --dir $work/source; $regfix stop --dir $work/target
+MSG
+fi
 exit $status
