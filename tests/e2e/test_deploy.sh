@@ -250,17 +250,19 @@ if have systemd-analyze; then
     mkdir -p "$work/systemd"
     # verify wants ExecStart's program to exist: point it at this build's agent.
     sed "s|/usr/local/bin/ferry-agent|$agent_exe|" "$deploy/systemd/ferry-agent.service" >"$work/systemd/ferry-agent.service"
-    unit_check() {
-        local out
-        out=$(systemd-analyze verify "$work/systemd/ferry-agent.service" 2>&1) || { echo "$out"; return 1; }
+    sed "s|/usr/local/bin/ferry |$ferry_exe |" "$deploy/systemd/ferry-watch.service" >"$work/systemd/ferry-watch.service"
+    unit_check() { # UNIT
+        local out unit=$work/systemd/$1
+        out=$(systemd-analyze verify "$unit" 2>&1) || { echo "$out"; return 1; }
         [ -z "$out" ] || { echo "$out"; return 1; } # warnings count as failures
         for d in DynamicUser=yes NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes \
             PrivateDevices=yes 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX' SystemCallFilter=@system-service \
             'CapabilityBoundingSet=$' MemoryMax= Restart=on-failure; do
-            grep -q "^$d" "$work/systemd/ferry-agent.service" || { echo "  missing $d"; return 1; }
+            grep -q "^$d" "$unit" || { echo "  missing $d"; return 1; }
         done
     }
-    check "systemd: ferry-agent.service verifies, hardening present" unit_check
+    check "systemd: ferry-agent.service verifies, hardening present" unit_check ferry-agent.service
+    check "systemd: ferry-watch.service verifies, hardening present" unit_check ferry-watch.service
 else
     skip "systemd: systemd-analyze not available (optional)"
 fi
